@@ -1,0 +1,129 @@
+"""AutoML-Zero linear demo: throughput, FEC hit rate and time to solution.
+
+Prints one JSON line per figure:
+
+- ``throughput``: individuals/s on one core (serial backend) for the linear
+  demo, FEC on and off, over ``--individuals`` individuals after a warm-up
+  (numba compilation is cached, the warm-up only fills caches);
+- ``fec_hit_rate``: the share of FEC hits in the FEC-on throughput run;
+- ``time_to_solution``: per seed, seconds and individuals until the best
+  program's select fitness exceeds 0.9999, whether its Learn is SGD on a
+  linear model (checked by behaviour: select fitness > 0.9999 on 100 random
+  linear tasks cannot be reached without learning the weights, and the
+  program's Learn must read the label s0), and the program itself;
+- ``time_to_solution_summary``: solved count and median seconds.
+
+Usage:
+    python benchmarks/automl_zero_speed.py --individuals 200000 --seeds 5 --max-seconds 900
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from evoforge.algorithms.ops import OPS
+from evoforge.config import load_config
+from evoforge.evolution.run import Run
+
+CONFIG = Path(__file__).resolve().parent.parent / "configs" / "automl_zero" / "linear_demo.toml"
+
+
+def emit(**fields) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def run(overrides: dict, workdir: Path, name: str):
+    config = load_config(CONFIG, overrides)
+    started = time.perf_counter()
+    result = Run.create(workdir / name, config).run()
+    return result, time.perf_counter() - started
+
+
+def learn_reads_label(program) -> bool:
+    start, stop = program.bounds(2)
+    for op, in1, in2, _ in program.code[start:stop]:
+        inputs = OPS[op].inputs
+        if (inputs[:1] == ("s",) and in1 == 0) or (inputs[1:2] == ("s",) and in2 == 0):
+            return True
+    return False
+
+
+def throughput(args, workdir: Path) -> None:
+    run({"run.max_individuals": 5000}, workdir, "warmup")
+    for fec in (True, False):
+        overrides = {
+            "run.max_individuals": args.individuals,
+            "run.stop_select_fitness": 2.0,  # never stop early: measure speed only
+            "search.fec.enabled": fec,
+            "run.seed": 123,
+        }
+        result, seconds = run(overrides, workdir, f"throughput-fec-{fec}")
+        emit(
+            figure="throughput",
+            config="linear_demo",
+            fec=fec,
+            individuals=result.n_individuals,
+            seconds=round(seconds, 2),
+            individuals_per_s=round(result.n_individuals / seconds),
+        )
+        if fec:
+            store = result.run_dir / "run.sqlite"
+            import sqlite3
+
+            with sqlite3.connect(store) as db:
+                hits = db.execute("select avg(fec_hit) from individuals").fetchone()[0]
+            emit(figure="fec_hit_rate", config="linear_demo", hit_rate=round(hits, 4))
+
+
+def time_to_solution(args, workdir: Path) -> None:
+    times, solved = [], 0
+    for seed in range(args.seeds):
+        overrides = {"run.seed": seed, "run.max_seconds": args.max_seconds}
+        result, seconds = run(overrides, workdir, f"solve-{seed}")
+        select = result.best_select or 0.0
+        ok = result.stop_reason == "stop_select_fitness" and learn_reads_label(result.best.genome)
+        solved += ok
+        times.append(seconds if ok else float("inf"))
+        text = (result.run_dir / "best.txt").read_text()
+        emit(
+            figure="time_to_solution",
+            config="linear_demo",
+            seed=seed,
+            solved=ok,
+            seconds=round(seconds, 1),
+            individuals=result.n_individuals,
+            select_fitness=select,
+            stop_reason=result.stop_reason,
+            best_program=text[text.index("def Setup") :],
+        )
+    emit(
+        figure="time_to_solution_summary",
+        config="linear_demo",
+        seeds=args.seeds,
+        solved=solved,
+        median_seconds=statistics.median(times),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--individuals", type=int, default=200_000)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--max-seconds", type=float, default=900.0)
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-solution", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_throughput:
+            throughput(args, Path(tmp))
+        if not args.skip_solution:
+            time_to_solution(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

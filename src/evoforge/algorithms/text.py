@@ -1,0 +1,340 @@
+"""Readable program text, as in the paper's listings, and its parser.
+
+`to_text` prints constants exactly (shortest round-trip digits; float32 for
+the ops that store float32), so ``from_text(to_text(p), memory) == p``. The
+parser also reads the paper's own listings: comments, ``heaviside(v6, 1.0)``,
+``gaussian(m, s, n_features)`` and the literal ``0`` operand of Figure 5
+(``v7 = maximum(0, v6)``), which stands for an address the program never
+writes and so stays zero.
+
+Example:
+    >>> from evoforge.algorithms.program import Memory
+    >>> from evoforge.algorithms.text import from_text, to_text
+    >>> mem = Memory(4, 3, 1, features=4)
+    >>> p = from_text('''
+    ... def Setup():
+    ...     s3 = 0.01
+    ... def Predict():
+    ...     s1 = dot(v0, v1)
+    ... def Learn():
+    ...     s2 = s0 - s1
+    ...     s2 = s2 * s3
+    ...     v2 = s2 * v0
+    ...     v1 = v1 + v2
+    ... ''', mem)
+    >>> p.sizes
+    (1, 1, 4)
+    >>> from_text(to_text(p, mem), mem) == p
+    True
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from evoforge.algorithms.ops import (
+    GAUSSIAN,
+    INFIX,
+    MATRIX_CONST,
+    OPS,
+    SCALAR_CONST,
+    UNIFORM,
+    VECTOR_CONST,
+    OpSpec,
+)
+from evoforge.algorithms.program import (
+    COMPONENTS,
+    FEATURES_VECTOR,
+    LABEL_SCALAR,
+    PREDICTION_SCALAR,
+    Memory,
+    Program,
+    fraction_index,
+    index_fraction,
+)
+
+_FUNCTION_NAMES = {"setup": 0, "predict": 1, "learn": 2}
+
+# (symbol, input types, axis) -> op; built from the op table so forms live in one place.
+_FORMS: dict[tuple[str, tuple[str, ...], int | None], OpSpec] = {
+    (spec.symbol, spec.inputs, spec.axis): spec for spec in OPS if spec.inputs
+}
+
+
+def _f32(value: float) -> str:
+    return str(np.float32(value))
+
+
+def _f64(value: float) -> str:
+    return repr(float(value))
+
+
+def instruction_text(spec: OpSpec, row: tuple, features: int) -> str:
+    """One instruction as a line of code (without indentation)."""
+    _, in1, in2, out, d0, d1, d2 = row
+    if spec.id == 0:
+        return "no_op"
+    lhs = f"{spec.output}{out}"
+    args = [f"{kind}{a}" for kind, a in zip(spec.inputs, (in1, in2), strict=False)]
+    if spec.data == SCALAR_CONST:
+        return f"{lhs} = {_f64(d0)}"
+    if spec.data == VECTOR_CONST:
+        return f"{lhs}[{fraction_index(d0, features)}] = {_f32(d1)}"
+    if spec.data == MATRIX_CONST:
+        i, j = fraction_index(d0, features), fraction_index(d1, features)
+        return f"{lhs}[{i}, {j}] = {_f32(d2)}"
+    if spec.data in (UNIFORM, GAUSSIAN):
+        return f"{lhs} = {spec.symbol}({_f32(d0)}, {_f32(d1)})"
+    if spec.symbol in INFIX:
+        return f"{lhs} = {args[0]} {spec.symbol} {args[1]}"
+    if spec.symbol == "1/":
+        return f"{lhs} = 1 / {args[0]}"
+    if spec.axis is not None:
+        args.append(f"axis={spec.axis}")
+    return f"{lhs} = {spec.symbol}({', '.join(args)})"
+
+
+def to_text(program: Program, memory: Memory, indent: str = "    ") -> str:
+    """The program as ``def Setup(): / def Predict(): / def Learn():`` code."""
+    lines = []
+    for k, name in enumerate(COMPONENTS):
+        lines.append(f"def {name.capitalize()}():")
+        for row in program.rows(k):
+            lines.append(indent + instruction_text(OPS[row[0]], row, memory.features))
+    return "\n".join(lines) + "\n"
+
+
+class ProgramSyntaxError(ValueError):
+    """A program text that cannot be parsed; the message names the line."""
+
+
+_ADDRESS = re.compile(r"^([svm])(\d+)$")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(inf|nan)$", re.IGNORECASE)
+_CALL = re.compile(r"^([A-Za-z_]\w*)\s*\((.*)\)$")
+_LHS = re.compile(r"^([svm])(\d+)\s*(?:\[(.*)\])?$")
+
+
+def _split_args(text: str) -> list[str]:
+    depth, start, parts = 0, 0, []
+    for i, ch in enumerate(text):
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    tail = text[start:].strip()
+    if tail or parts:
+        parts.append(tail)
+    return parts
+
+
+def _split_infix(rhs: str) -> tuple[str, str, str] | None:
+    # Operands are single tokens, so the operator is the first symbol with
+    # spaces or tokens on both sides (a leading sign belongs to a number).
+    m = re.match(r"^(\S+?)\s*([-+*/])\s*(\S+)$", rhs)
+    if m and m.group(1) not in "+-":
+        return m.group(1), m.group(2), m.group(3)
+    return None
+
+
+class _Parser:
+    def __init__(self, memory: Memory):
+        self.memory = memory
+        # Instructions as [op, in1, in2, out, d0, d1, d2]; "0" operands are
+        # resolved once every written address is known.
+        self.components: list[list[list]] = [[], [], []]
+        self.zero_operands: list[tuple[list, int, str]] = []
+
+    def error(self, lineno: int, message: str) -> ProgramSyntaxError:
+        return ProgramSyntaxError(f"line {lineno}: {message}")
+
+    def address(self, token: str, kind: str, lineno: int) -> int:
+        m = _ADDRESS.match(token)
+        if not m or m.group(1) != kind:
+            raise self.error(
+                lineno, f"expected a {_KIND_NAMES[kind]} address like {kind}3, got {token!r}"
+            )
+        index = int(m.group(2))
+        if index >= self.memory.size(kind):
+            raise self.error(
+                lineno,
+                f"{token} is outside the memory ({kind}0..{kind}{self.memory.size(kind) - 1})",
+            )
+        return index
+
+    def number(self, token: str, lineno: int) -> float:
+        if not _NUMBER.match(token.strip()):
+            raise self.error(lineno, f"expected a number, got {token!r}")
+        return float(token)
+
+    def index(self, token: str, lineno: int) -> float:
+        if not token.strip().isdigit() or int(token) >= self.memory.features:
+            raise self.error(
+                lineno, f"index {token!r} must be an integer in 0..{self.memory.features - 1}"
+            )
+        return index_fraction(int(token), self.memory.features)
+
+    def statement(self, component: int, text: str, lineno: int) -> None:
+        if text in ("pass",):
+            return
+        if text in ("no_op", "NoOp()", "no_op()"):
+            self.components[component].append([0, 0, 0, 0, 0.0, 0.0, 0.0])
+            return
+        if "=" not in text:
+            raise self.error(lineno, f"expected an assignment 'x = ...', got {text!r}")
+        lhs_text, rhs = (part.strip() for part in text.split("=", 1))
+        lhs = _LHS.match(lhs_text)
+        if not lhs:
+            raise self.error(
+                lineno, f"expected an address like s2, v3[1] or m0[1, 2], got {lhs_text!r}"
+            )
+        kind, out_token, subscript = lhs.group(1), lhs.group(1) + lhs.group(2), lhs.group(3)
+        out = self.address(out_token, kind, lineno)
+        row = self.right_hand_side(kind, subscript, rhs, lineno)
+        row[3] = out
+        self.components[component].append(row)
+
+    def right_hand_side(self, kind: str, subscript: str | None, rhs: str, lineno: int) -> list:
+        if subscript is not None:
+            indices = [s.strip() for s in re.split(r"\]\s*\[|,", subscript)]
+            value = np.float32(self.number(rhs, lineno))
+            if kind == "v" and len(indices) == 1:
+                return [57, 0, 0, 0, self.index(indices[0], lineno), float(value), 0.0]
+            if kind == "m" and len(indices) == 2:
+                i, j = (self.index(t, lineno) for t in indices)
+                return [58, 0, 0, 0, i, j, float(value)]
+            raise self.error(lineno, "constant subscripts are v[i] or m[i, j]")
+        if _NUMBER.match(rhs):
+            if kind != "s":
+                raise self.error(
+                    lineno, f"a {_KIND_NAMES[kind]} cannot be set to a number without an index"
+                )
+            return [56, 0, 0, 0, float(rhs), 0.0, 0.0]
+        call = _CALL.match(rhs)
+        if call:
+            return self.call(kind, call.group(1), _split_args(call.group(2)), lineno)
+        infix = _split_infix(rhs)
+        if infix:
+            left, symbol, right = infix
+            if symbol == "/" and left == "1":
+                return self.resolve(kind, "1/", [right], None, lineno)
+            return self.resolve(kind, symbol, [left, right], None, lineno)
+        raise self.error(lineno, f"cannot read the expression {rhs!r}")
+
+    def call(self, kind: str, name: str, args: list[str], lineno: int) -> list:
+        if name in ("uniform", "gaussian"):
+            # Extra arguments such as n_features are shapes the output already implies.
+            if len(args) < 2:
+                raise self.error(lineno, f"{name} needs two constants, got {len(args)}")
+            lo, hi = (float(np.float32(self.number(a, lineno))) for a in args[:2])
+            op = {"s": 59, "v": 60, "m": 61}[kind] + (3 if name == "gaussian" else 0)
+            if name == "gaussian" and hi < 0:
+                raise self.error(lineno, "gaussian standard deviation must be >= 0")
+            return [op, 0, 0, 0, lo, hi, 0.0]
+        axis = None
+        operands = []
+        for arg in args:
+            if arg.replace(" ", "").startswith("axis="):
+                axis = int(arg.split("=", 1)[1])
+            elif name == "heaviside" and operands and _NUMBER.match(arg):
+                continue  # the C++ printer's heaviside(x, 1.0)
+            else:
+                operands.append(arg)
+        return self.resolve(kind, name, operands, axis, lineno)
+
+    def resolve(
+        self, kind: str, symbol: str, operands: list[str], axis: int | None, lineno: int
+    ) -> list:
+        known = [t[0] for t in operands if _ADDRESS.match(t)]
+        candidates = [
+            spec
+            for (sym, inputs, ax), spec in _FORMS.items()
+            if sym == symbol
+            and ax == axis
+            and len(inputs) == len(operands)
+            and spec.output == kind
+            and all(
+                (_ADDRESS.match(t) and t[0] == want) or t == "0"
+                for t, want in zip(operands, inputs, strict=True)
+            )
+        ]
+        if len(candidates) != 1:
+            shown = f"{symbol}({', '.join(operands)})" + (
+                f" axis={axis}" if axis is not None else ""
+            )
+            raise self.error(
+                lineno,
+                f"no op writes a {_KIND_NAMES[kind]} from {shown}"
+                + (f" (operand types {''.join(known)})" if known else ""),
+            )
+        spec = candidates[0]
+        row = [spec.id, 0, 0, 0, 0.0, 0.0, 0.0]
+        for slot, (token, want) in enumerate(zip(operands, spec.inputs, strict=True), start=1):
+            if token == "0":
+                self.zero_operands.append((row, slot, want))
+            else:
+                row[slot] = self.address(token, want, lineno)
+        return row
+
+    def program(self) -> Program:
+        written = {kind: set() for kind in "svm"}
+        reserved = {"s": {LABEL_SCALAR, PREDICTION_SCALAR}, "v": {FEATURES_VECTOR}, "m": set()}
+        for comp in self.components:
+            for row in comp:
+                spec = OPS[row[0]]
+                if spec.output:
+                    written[spec.output].add(row[3])
+        for row, slot, kind in self.zero_operands:
+            free = [
+                a
+                for a in range(self.memory.size(kind))
+                if a not in written[kind] and a not in reserved[kind]
+            ]
+            if not free:
+                raise ProgramSyntaxError(
+                    f"the literal 0 operand needs a {_KIND_NAMES[kind]} address the program never "
+                    f"writes, but all {self.memory.size(kind)} are used"
+                )
+            row[slot] = free[0]
+        return Program.from_components(tuple([tuple(r) for r in comp] for comp in self.components))
+
+
+_KIND_NAMES = {"s": "scalar", "v": "vector", "m": "matrix"}
+
+
+def from_text(text: str, memory: Memory) -> Program:
+    """Parse program text; raises `ProgramSyntaxError` naming the offending line."""
+    parser = _Parser(memory)
+    component = None
+    seen = set()
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        header = re.match(r"^def\s+(\w+)\s*\(\s*\)\s*:\s*(.*)$", line)
+        if header:
+            name = header.group(1).lower()
+            if name not in _FUNCTION_NAMES:
+                raise parser.error(
+                    lineno,
+                    f"unknown function {header.group(1)!r}; expected Setup, Predict or Learn",
+                )
+            if name in seen:
+                raise parser.error(lineno, f"function {header.group(1)} defined twice")
+            seen.add(name)
+            component = _FUNCTION_NAMES[name]
+            if header.group(2):
+                parser.statement(component, header.group(2).strip(), lineno)
+            continue
+        if component is None:
+            raise parser.error(
+                lineno, "code before 'def Setup():' / 'def Predict():' / 'def Learn():'"
+            )
+        parser.statement(component, line, lineno)
+    if not seen:
+        raise ProgramSyntaxError("no 'def Setup():', 'def Predict():' or 'def Learn():' found")
+    program = parser.program()
+    program.validate(memory)
+    return program

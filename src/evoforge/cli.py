@@ -1,0 +1,191 @@
+"""The ``evoforge`` command: run, resume and show experiments.
+
+Bad input (missing file, TOML syntax, invalid or unknown config fields,
+unknown domain, a directory that is not a run) prints one message naming the
+file or field and what was expected, exits with status 2 and writes nothing.
+Ctrl-C checkpoints and exits with status 130, saying how to resume.
+
+Example:
+    $ evoforge run configs/automl_zero/linear.toml --out runs/lin --seed 1
+    $ evoforge resume runs/lin --max-individuals 200000
+    $ evoforge show runs/lin
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evoforge.config import ConfigError, load_config
+from evoforge.domains import build_domain
+from evoforge.evolution.progress import make_progress
+from evoforge.evolution.run import BEST_FILE, STORE_FILE, Run, RunDirError, RunResult
+from evoforge.evolution.store import RunStore, StoreError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evoforge", description="Discover machine-learning components by evolution."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="start an experiment from a TOML config")
+    run.add_argument("config", type=Path, help="experiment config (TOML)")
+    run.add_argument(
+        "--out", type=Path, help="run directory (default: runs/<config name>-<timestamp>)"
+    )
+    run.add_argument("--seed", type=_seed, help="override run.seed")
+    run.add_argument("--workers", type=_positive_int, help="override run.workers")
+    run.add_argument("--max-individuals", type=_positive_int, help="override run.max_individuals")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+
+    resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("run_dir", type=Path, help="run directory")
+    resume.add_argument("--max-individuals", type=_positive_int, help="raise run.max_individuals")
+    resume.add_argument("--quiet", action="store_true", help="no progress display")
+
+    show = commands.add_parser("show", help="print a run's best genome and a summary")
+    show.add_argument("run_dir", type=Path, help="run directory")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> RunResult:
+    overrides: dict[str, Any] = {}
+    if args.seed is not None:
+        overrides["run.seed"] = args.seed
+    if args.workers is not None:
+        overrides["run.workers"] = args.workers
+    if args.max_individuals is not None:
+        overrides["run.max_individuals"] = args.max_individuals
+    config = load_config(args.config, overrides)
+    setup = build_domain(config)
+    out = args.out or Path("runs") / f"{args.config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = Run.create(out, config, setup=setup, progress=make_progress(args.quiet))
+    print(f"run directory: {out}", file=sys.stderr)
+    return run.run()
+
+
+def _cmd_resume(args: argparse.Namespace) -> RunResult:
+    run = Run.resume(
+        args.run_dir, max_individuals=args.max_individuals, progress=make_progress(args.quiet)
+    )
+    print(f"resuming {args.run_dir} at {run.n:,} individuals", file=sys.stderr)
+    return run.run()
+
+
+def _report(result: RunResult) -> int:
+    if result.interrupted:
+        print(
+            f"interrupted after {result.n_individuals:,} individuals (checkpoint saved); "
+            f"resume with: evoforge resume {result.run_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    best = (
+        "no individual"
+        if result.best is None
+        else (f"best fitness {result.best.fitness:.6g} (id {result.best.id})")
+    )
+    print(
+        f"finished ({result.stop_reason}): {result.n_individuals:,} individuals, {best}; "
+        f"see {result.run_dir / BEST_FILE}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _fmt(value: Any, spec: str = ".6g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    run_dir: Path = args.run_dir
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    store = RunStore.open(run_dir / STORE_FILE)
+    try:
+        meta = store.meta()
+        summary = store.summary()
+        checkpoint = store.latest_checkpoint()
+    finally:
+        store.close()
+    state = checkpoint[1] if checkpoint else {}
+    console = Console()
+    best_path = run_dir / BEST_FILE
+    if best_path.is_file():
+        console.print(best_path.read_text(), markup=False, highlight=False, end="")
+        console.print()
+    n = summary["individuals"]
+    status = meta.get("status", "?")
+    if status == "running":
+        status = "running (or stopped abruptly: `evoforge resume` continues it)"
+    elif meta.get("stop_reason") not in (None, status):
+        status = f"{status} ({meta['stop_reason']})"
+    rows = [
+        ("domain", str(meta.get("domain", "?"))),
+        ("seed", str(meta.get("seed", "?"))),
+        ("individuals", f"{n:,}"),
+        ("FEC hit rate", f"{summary['fec_hits'] / n:.1%}" if n else "-"),
+        ("early stops", f"{summary['early_stopped']:,}"),
+        ("errors", f"{summary['errors']:,}"),
+        ("cost (work units)", f"{summary['cost']:,}"),
+        ("best fitness", _fmt(summary["best_fitness"])),
+        ("select fitness of best", _fmt(state.get("best_select"))),
+        ("best select fitness", _fmt(state.get("max_select"))),
+        ("elapsed", f"{state.get('elapsed', 0.0):,.1f} s"),
+        ("status", status),
+    ]
+    table = Table(title=str(run_dir), show_header=False)
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``evoforge`` console script; returns the exit status.
+
+    Example:
+        >>> main(["show", "/nonexistent"])  # doctest: +SKIP
+        evoforge: error: /nonexistent: no such run directory
+        2
+    """
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "show":
+            return _cmd_show(args)
+        result = _cmd_run(args) if args.command == "run" else _cmd_resume(args)
+    except (ConfigError, RunDirError, StoreError) as exc:
+        print(f"evoforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return _report(result)

@@ -1,0 +1,421 @@
+"""Experiment configs: TOML in, validated with errors that name the field,
+resolved (every default filled in) copy saved in the run directory.
+
+A config has two common tables, ``[run]`` and ``[search]``, plus one table
+named after the domain (``run.domain``), e.g. ``[automl_zero]``, which the
+domain's builder validates with the same `Section` helpers.
+
+Example:
+    >>> cfg = parse_config({"run": {"domain": "toy", "seed": 3},
+    ...                     "search": {"population_size": 20, "tournament_size": 5}})
+    >>> cfg.run.seed, cfg.search.population_size, cfg.run.backend
+    (3, 20, 'serial')
+    >>> parse_config({"run": {"domain": "toy"}, "search": {"population_size": -3}})
+    Traceback (most recent call last):
+    ...
+    evoforge.config.ConfigError: search.population_size: expected an integer >= 2, got -3
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from evoforge.evolution.fec import DEFAULT_CAPACITY
+
+STRATEGY_NAMES = ("regularized_evolution", "random_search")
+BACKEND_NAMES = ("serial", "processes")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or invalid.
+
+    ``path`` is the dotted field (``search.population_size``); ``source`` the
+    file, when known. ``str()`` gives ``"<source>: <path>: <message>"``.
+    """
+
+    def __init__(self, path: str, message: str, source: str | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.source, self.path, self.message) if p]
+        return ": ".join(parts)
+
+    def with_source(self, source: str | None) -> ConfigError:
+        return ConfigError(self.path, self.message, source)
+
+
+_REQUIRED: Any = object()  # sentinel: no default, the key must be given
+
+
+def _describe(value: Any) -> str:
+    """``-3``, ``'abc' (a string)`` ... for error messages, in TOML's terms."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return f"{value!r} (a string)"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _bounds(lo: float | None, hi: float | None, lo_open: bool = False) -> str:
+    if lo is not None and hi is not None:
+        return f" in {'(' if lo_open else '['}{lo}, {hi}]"
+    if lo is not None:
+        return f" {'>' if lo_open else '>='} {lo}"
+    if hi is not None:
+        return f" <= {hi}"
+    return ""
+
+
+class Section:
+    """Typed reader of one config table.
+
+    Each ``get_*`` call validates one key (or returns its default), remembers
+    the value for the resolved config, and `finish` rejects keys nobody read,
+    with a "did you mean" hint. Domain builders use it for their own table.
+
+    Example:
+        >>> s = Section({"steps": 10, "lr": 0.5}, "my_domain")
+        >>> s.get_int("steps", 100, min=1), s.get_float("lr", 0.1, min=0.0)
+        (10, 0.5)
+        >>> s.get_str("mode", "fast", choices=("fast", "exact"))
+        'fast'
+        >>> s.finish()
+        {'steps': 10, 'lr': 0.5, 'mode': 'fast'}
+        >>> Section({"step": 1}, "my_domain").finish()
+        Traceback (most recent call last):
+        ...
+        evoforge.config.ConfigError: my_domain.step: unknown key
+    """
+
+    def __init__(self, data: Mapping[str, Any] | None, path: str) -> None:
+        self.data = dict(data or {})
+        self.path = path
+        self.resolved: dict[str, Any] = {}
+        self._known: list[str] = []  # every key read, set or not, for "did you mean"
+        self._children: list[Section] = []
+
+    def field_path(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.field_path(key), message)
+
+    def _raw(self, key: str, default: Any, expected: str) -> tuple[bool, Any]:
+        """(given, value): the value from the table, or the default if absent."""
+        self._known.append(key)
+        if key in self.data:
+            return True, self.data[key]
+        if default is _REQUIRED:
+            raise self.error(key, f"missing; expected {expected}")
+        return False, default
+
+    def _keep(self, key: str, value: Any) -> Any:
+        if value is not None:  # TOML has no null: an unset option is left out
+            self.resolved[key] = value
+        return value
+
+    def get_int(
+        self, key: str, default: Any = _REQUIRED, *, min: int | None = None, max: int | None = None
+    ) -> Any:
+        """An integer in ``[min, max]``; ``default=None`` makes the key optional."""
+        expected = "an integer" + _bounds(min, max)
+        given, value = self._raw(key, default, expected)
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if given and (
+            not ok or (min is not None and value < min) or (max is not None and value > max)
+        ):
+            raise self.error(key, f"expected {expected}, got {_describe(value)}")
+        return self._keep(key, value)
+
+    def get_float(
+        self,
+        key: str,
+        default: Any = _REQUIRED,
+        *,
+        min: float | None = None,
+        max: float | None = None,
+        min_exclusive: bool = False,
+    ) -> Any:
+        """A finite number (integers accepted) in the bounds; ``default=None`` = optional."""
+        expected = "a number" + _bounds(min, max, min_exclusive)
+        given, value = self._raw(key, default, expected)
+        if given:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value)
+            if ok and min is not None:
+                ok = value > min if min_exclusive else value >= min
+            if ok and max is not None:
+                ok = value <= max
+            if not ok:
+                raise self.error(key, f"expected {expected}, got {_describe(value)}")
+        return self._keep(key, None if value is None else float(value))
+
+    def get_str(
+        self, key: str, default: Any = _REQUIRED, *, choices: Sequence[str] | None = None
+    ) -> Any:
+        """A string, one of ``choices`` if given; ``default=None`` = optional."""
+        expected = "a string"
+        if choices is not None:
+            expected = "one of " + ", ".join(repr(c) for c in choices)
+        given, value = self._raw(key, default, expected)
+        if given and (not isinstance(value, str) or (choices is not None and value not in choices)):
+            hint = ""
+            if isinstance(value, str) and choices:
+                close = difflib.get_close_matches(value, choices, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.error(key, f"expected {expected}, got {_describe(value)}{hint}")
+        return self._keep(key, value)
+
+    def get_bool(self, key: str, default: Any = _REQUIRED) -> Any:
+        """``true`` or ``false``."""
+        given, value = self._raw(key, default, "true or false")
+        if given and not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {_describe(value)}")
+        return self._keep(key, value)
+
+    def get_list(
+        self,
+        key: str,
+        default: Any = _REQUIRED,
+        *,
+        item: type = str,
+        min_len: int = 0,
+        choices: Sequence[Any] | None = None,
+    ) -> Any:
+        """An array of ``item`` (str, int or float) values, optionally from ``choices``."""
+        plural = {str: "strings", int: "integers", float: "numbers"}[item]
+        singular = {str: "a string", int: "an integer", float: "a number"}[item]
+        expected = f"an array of {plural}"
+        if min_len:
+            expected += f" with at least {min_len} item{'s' if min_len > 1 else ''}"
+        _, value = self._raw(key, default, expected)
+        if value is None:
+            return value
+        if not isinstance(value, list | tuple) or len(value) < min_len:
+            raise self.error(key, f"expected {expected}, got {_describe(value)}")
+        out = []
+        for i, x in enumerate(value):
+            ok = isinstance(x, int | float) if item is float else isinstance(x, item)
+            ok = ok and not isinstance(x, bool)
+            if not ok or (choices is not None and x not in choices):
+                wanted = singular
+                if choices is not None:
+                    wanted = "one of " + ", ".join(repr(c) for c in choices)
+                raise ConfigError(
+                    f"{self.field_path(key)}[{i}]", f"expected {wanted}, got {_describe(x)}"
+                )
+            out.append(float(x) if item is float else x)
+        return self._keep(key, list(out))
+
+    def get_section(self, key: str) -> Section:
+        """A sub-table (absent = empty); its resolved values nest under ``key``."""
+        self._known.append(key)
+        value = self.data.get(key, {})
+        if not isinstance(value, Mapping):
+            raise self.error(key, f"expected a table, got {_describe(value)}")
+        sub = Section(value, self.field_path(key))
+        self.resolved[key] = sub.resolved
+        self._children.append(sub)
+        return sub
+
+    def get_table(self, key: str) -> dict[str, Any]:
+        """A sub-table (absent = empty) left raw for someone else to validate:
+        not checked by `finish` and not part of ``resolved``."""
+        self._known.append(key)
+        value = self.data.get(key, {})
+        if not isinstance(value, Mapping):
+            raise self.error(key, f"expected a table, got {_describe(value)}")
+        return dict(value)
+
+    def finish(self) -> dict[str, Any]:
+        """Reject keys that were never read, here and in sub-tables taken with
+        `get_section`; return the resolved table."""
+        for child in self._children:
+            child.finish()
+        for key in self.data:
+            if key not in self._known:
+                close = difflib.get_close_matches(key, self._known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.error(key, f"unknown key{hint}")
+        return self.resolved
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``[run]``: what to search and when to stop."""
+
+    domain: str
+    seed: int = 0
+    max_individuals: int = 10_000
+    max_cost: int | None = None
+    max_seconds: float | None = None
+    stop_fitness: float | None = None
+    stop_select_fitness: float | None = None
+    backend: str = "serial"
+    workers: int = 1
+    checkpoint_every: int = 10_000
+    checkpoint_seconds: float = 2.0
+    plugins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FecConfig:
+    """``[search.fec]``: the functional-equivalence cache."""
+
+    enabled: bool = True
+    capacity: int = DEFAULT_CAPACITY
+
+
+@dataclass(frozen=True)
+class HurdleConfig:
+    """``[search.hurdle]``: rolling-percentile early stopping."""
+
+    enabled: bool = False
+    percentile: float = 75.0
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """``[search]``: the strategy and its helpers."""
+
+    strategy: str = "regularized_evolution"
+    population_size: int = 100
+    tournament_size: int = 10
+    mutation_prob: float = 0.9
+    fec: FecConfig = field(default_factory=FecConfig)
+    hurdle: HurdleConfig = field(default_factory=HurdleConfig)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A validated config. ``domain`` is the raw domain table (validated by the
+    domain's builder); ``source`` the file it came from, for messages."""
+
+    run: RunConfig
+    search: SearchConfig
+    domain: dict[str, Any]
+    source: str | None = None
+    resolved: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def resolved_toml(self, domain_resolved: Mapping[str, Any] | None = None) -> str:
+        """The resolved config as TOML; ``domain_resolved`` replaces the raw domain table."""
+        data = dict(self.resolved)
+        table = dict(domain_resolved) if domain_resolved is not None else dict(self.domain)
+        if table:
+            data[self.run.domain] = table
+        return tomli_w.dumps(data)
+
+
+def _parse_run(s: Section) -> RunConfig:
+    domain = s.get_str("domain")
+    seed = s.get_int("seed", RunConfig.seed, min=0)
+    workers = s.get_int("workers", RunConfig.workers, min=1)
+    backend = s.get_str("backend", "serial" if workers == 1 else "processes", choices=BACKEND_NAMES)
+    if backend == "serial" and workers > 1:
+        raise s.error("workers", f"the serial backend uses 1 worker, got {workers}")
+    return RunConfig(
+        domain=domain,
+        seed=seed,
+        max_individuals=s.get_int("max_individuals", RunConfig.max_individuals, min=1),
+        max_cost=s.get_int("max_cost", None, min=1),
+        max_seconds=s.get_float("max_seconds", None, min=0.0, min_exclusive=True),
+        stop_fitness=s.get_float("stop_fitness", None),
+        stop_select_fitness=s.get_float("stop_select_fitness", None),
+        backend=backend,
+        workers=workers,
+        checkpoint_every=s.get_int("checkpoint_every", RunConfig.checkpoint_every, min=1),
+        checkpoint_seconds=s.get_float(
+            "checkpoint_seconds", RunConfig.checkpoint_seconds, min=0.0, min_exclusive=True
+        ),
+        plugins=tuple(s.get_list("plugins", [], item=str)),
+    )
+
+
+def _parse_search(s: Section) -> SearchConfig:
+    strategy = s.get_str("strategy", SearchConfig.strategy, choices=STRATEGY_NAMES)
+    size = s.get_int("population_size", SearchConfig.population_size, min=2)
+    tournament = s.get_int("tournament_size", min(SearchConfig.tournament_size, size), min=1)
+    if tournament > size:
+        raise s.error(
+            "tournament_size",
+            f"expected an integer in [1, population_size={size}], got {tournament}",
+        )
+    mutation_prob = s.get_float("mutation_prob", SearchConfig.mutation_prob, min=0.0, max=1.0)
+    f = s.get_section("fec")
+    fec = FecConfig(
+        enabled=f.get_bool("enabled", FecConfig.enabled),
+        capacity=f.get_int("capacity", FecConfig.capacity, min=1),
+    )
+    h = s.get_section("hurdle")
+    hurdle = HurdleConfig(
+        enabled=h.get_bool("enabled", HurdleConfig.enabled),
+        percentile=h.get_float("percentile", HurdleConfig.percentile, min=0.0, max=100.0),
+    )
+    if hurdle.enabled and strategy == "random_search":
+        raise h.error("enabled", "hurdles need a population; random_search keeps none")
+    return SearchConfig(strategy, size, tournament, mutation_prob, fec, hurdle)
+
+
+def parse_config(data: Mapping[str, Any], source: str | None = None) -> ExperimentConfig:
+    """Validate a config table (as loaded from TOML). Raises `ConfigError`."""
+    try:
+        top = Section(data, "")
+        run = _parse_run(top.get_section("run"))
+        search = _parse_search(top.get_section("search"))
+        domain = top.get_table(run.domain)
+        top.finish()
+    except ConfigError as exc:
+        raise exc.with_source(source) from None
+    return ExperimentConfig(run, search, domain, source, top.resolved)
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``dotted="a.b"``, creating tables."""
+    *tables, key = dotted.split(".")
+    for name in tables:
+        data = data.setdefault(name, {})
+    data[key] = value
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
+    """Read and validate a TOML config; ``overrides`` maps dotted keys to values.
+
+    Raises `ConfigError` for a missing or unreadable file, bad TOML or bad values.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "exp.toml"
+        >>> _ = p.write_text('[run]\\ndomain = "toy"\\n')
+        >>> load_config(p, {"run.seed": 7}).run.seed
+        7
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError("", "no such config file", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"cannot read config: {exc}", str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"invalid TOML: {exc}", str(path)) from None
+    for dotted, value in (overrides or {}).items():
+        set_dotted(data, dotted, value)
+    return parse_config(data, str(path))

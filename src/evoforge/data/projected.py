@@ -1,0 +1,257 @@
+"""Projected binary classification tasks (AutoML-Zero §3.1, §4.2 and Supplement S4).
+
+A task takes the examples of one pair of classes, multiplies their features by
+a random Gaussian matrix (zero mean, unit variance) down to ``F`` dimensions and
+standardizes the result. Each (class pair, projection) is a different task. The
+class pairs are split once, with a fixed seed, into search pairs and held-out
+selection pairs (36 and 9 of CIFAR-10's 45), so search and model selection
+never share a pair.
+
+The paper projects CIFAR-10 and MNIST; offline we use scikit-learn's bundled
+8×8 digits (1,797 images, 10 classes, about 350-365 images per pair). Any
+``(X, y)`` arrays plug in the same way, so other loaders only need to return
+arrays. ``project=False`` keeps the full dimensionality (only standardizing),
+for the final evaluation.
+
+Choices the paper leaves open, made here:
+
+* Labels: of a pair, the class that sorts lower is 0.0 and the higher one 1.0.
+* Train/valid: the pair's examples are shuffled with the task's seed, the first
+  ``n_train`` become training examples, the next ``n_valid`` validation examples
+  (no stratification; the rest are unused).
+* Standardization uses the mean and population standard deviation of the
+  task's *training* examples for both splits; a feature that is constant on
+  them (possible only without projection, e.g. a blank corner pixel) is
+  centred but not scaled.
+* A task depends only on ``(seed, pair, projection index)`` and the shape
+  arguments, not on which other pairs are drawn, so the same pair gives the
+  same task in the "search" or "all" split.
+
+Example:
+    >>> from evoforge.data.projected import projected_binary_tasks
+    >>> ts = projected_binary_tasks("digits", features=8, n_pairs=2, n_train=100, n_valid=50)
+    >>> ts.eval_type, ts.train_x.shape
+    ('accuracy', (2, 100, 8))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from itertools import combinations
+
+import numpy as np
+
+from evoforge.data.tasks import (
+    Task,
+    TaskSet,
+    epoch_orders,
+    program_seed,
+    require_positive_int,
+    stream_rng,
+    task_seed_sequence,
+)
+
+SPLITS = ("search", "select", "all")
+
+# Keys under the caller's seed: one for drawing pairs, one prefix for the tasks.
+_PAIR_DRAW_KEY = 0
+_TASK_KEY = 1
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # deferred: scikit-learn is slow to import
+
+    bunch = load_digits()
+    return bunch.data, bunch.target
+
+
+_LOADERS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {"digits": _load_digits}
+
+
+@cache
+def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features ``X (n, F_in)`` float64 and class labels ``y (n,)`` of a bundled dataset.
+
+    The arrays are cached and read-only. Available: ``"digits"``.
+
+    Example:
+        >>> X, y = load_dataset("digits")
+        >>> X.shape, sorted(set(y.tolist())) == list(range(10))
+        ((1797, 64), True)
+    """
+    if name not in _LOADERS:
+        raise ValueError(
+            f"dataset must be one of {sorted(_LOADERS)} or (X, y) arrays, got {name!r}"
+        )
+    x, y = _LOADERS[name]()
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.asarray(y)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def pair_split(
+    n_classes: int, select_pairs: int = 9, pair_seed: int = 0
+) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """Split the ``n_classes·(n_classes-1)/2`` class pairs into (search, select) pairs.
+
+    Pairs are ``(i, j)`` with ``i < j`` positions in the sorted class list, each
+    group in ascending order. The split depends only on ``pair_seed``, never on a
+    task seed, so search and select tasks drawn with different seeds stay disjoint.
+
+    Example:
+        >>> search, select = pair_split(10)
+        >>> len(search), len(select), set(search).isdisjoint(select)
+        (36, 9, True)
+    """
+    n_classes = require_positive_int("n_classes", n_classes)
+    pairs = list(combinations(range(n_classes), 2))
+    if isinstance(select_pairs, bool) or not isinstance(select_pairs, int | np.integer):
+        raise ValueError(f"select_pairs must be an integer, got {select_pairs!r}")
+    if not 0 < select_pairs < len(pairs):
+        raise ValueError(
+            f"select_pairs must lie in [1, {len(pairs) - 1}] for {n_classes} classes "
+            f"({len(pairs)} pairs), got {select_pairs}"
+        )
+    if isinstance(pair_seed, bool) or not isinstance(pair_seed, int | np.integer) or pair_seed < 0:
+        raise ValueError(f"pair_seed must be a non-negative integer, got {pair_seed!r}")
+    perm = np.random.default_rng(np.random.SeedSequence(int(pair_seed))).permutation(len(pairs))
+    select = sorted(perm[:select_pairs].tolist())
+    search = sorted(perm[select_pairs:].tolist())
+    return tuple(pairs[k] for k in search), tuple(pairs[k] for k in select)
+
+
+def _resolve_dataset(
+    dataset: str | tuple[np.ndarray, np.ndarray], name: str | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(X, y, name prefix)`` for a dataset name or checked ``(X, y)`` arrays."""
+    if isinstance(dataset, str):
+        x, y = load_dataset(dataset)
+        return x, y, dataset if name is None else name
+    if not isinstance(dataset, tuple | list) or len(dataset) != 2:
+        raise ValueError(f"dataset must be a dataset name or an (X, y) pair, got {type(dataset)}")
+    x, y = np.asarray(dataset[0]), np.asarray(dataset[1])
+    if x.ndim != 2 or x.dtype.kind not in "biuf" or not np.isfinite(x).all():
+        raise ValueError(
+            f"dataset X must be a finite real array of shape (n, F_in), got {x.dtype} {x.shape}"
+        )
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"dataset y must have shape ({x.shape[0]},) to match X, got {y.shape}")
+    return x.astype(np.float64), y, "data" if name is None else name
+
+
+def _standardize(train: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std[std == 0.0] = 1.0
+    return (train - mean) / std, (valid - mean) / std
+
+
+def projected_binary_tasks(
+    dataset: str | tuple[np.ndarray, np.ndarray] = "digits",
+    *,
+    features: int | None = None,
+    n_pairs: int | None = None,
+    projections_per_pair: int = 1,
+    split: str = "search",
+    n_train: int = 250,
+    n_valid: int = 100,
+    epochs: int = 1,
+    seed: int | np.random.SeedSequence = 0,
+    project: bool = True,
+    select_pairs: int = 9,
+    pair_seed: int = 0,
+    name: str | None = None,
+) -> TaskSet:
+    """Binary classification tasks from class pairs of ``dataset``, randomly projected.
+
+    ``dataset`` is a bundled name (see `load_dataset`) or ``(X, y)`` arrays with
+    ``X (n, F_in)`` and any sortable class labels ``y (n,)``. ``split`` picks the
+    search pairs, the held-out select pairs (see `pair_split`) or all pairs;
+    ``n_pairs`` draws that many of them (with ``seed``; all of them, in order,
+    when None). Each pair gives ``projections_per_pair`` tasks, pair by pair.
+    ``features`` is the projected size (default 16); with ``project=False``
+    the features are only standardized and keep their size ``F_in``. Names read
+    like ``"digits 3v8 proj#17"`` (``full#j`` without projection); ``name``
+    replaces the ``digits`` prefix.
+
+    Example:
+        >>> ts = projected_binary_tasks(n_pairs=3, projections_per_pair=2, seed=1)
+        >>> ts.D, ts.F, ts.N, ts.M
+        (6, 16, 250, 100)
+        >>> full = projected_binary_tasks(split="all", n_pairs=1, project=False)
+        >>> full.F, full.names[0].endswith("full#0")
+        (64, True)
+    """
+    x, y, prefix = _resolve_dataset(dataset, name)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if not isinstance(project, bool):
+        raise ValueError(f"project must be True or False, got {project!r}")
+    if project:
+        out_features = 16 if features is None else require_positive_int("features", features)
+    elif features not in (None, x.shape[1]):
+        raise ValueError(
+            f"features must be None or {x.shape[1]} (the dataset's size) with project=False, "
+            f"got {features!r}"
+        )
+    projections_per_pair = require_positive_int("projections_per_pair", projections_per_pair)
+    n_train = require_positive_int("n_train", n_train)
+    n_valid = require_positive_int("n_valid", n_valid)
+    epochs = require_positive_int("epochs", epochs)
+
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise ValueError(f"dataset must have at least 2 classes, got {classes.size}")
+    all_pairs = list(combinations(range(classes.size), 2))
+    if split == "all":
+        pairs = all_pairs
+    else:
+        search, select = pair_split(classes.size, select_pairs, pair_seed)
+        pairs = list(search if split == "search" else select)
+    if n_pairs is not None:
+        n_pairs = require_positive_int("n_pairs", n_pairs)
+        if n_pairs > len(pairs):
+            raise ValueError(
+                f"n_pairs must be at most {len(pairs)} (pairs in split {split!r}), got {n_pairs}"
+            )
+        draw = np.random.default_rng(task_seed_sequence(seed, _PAIR_DRAW_KEY))
+        pairs = [pairs[k] for k in sorted(draw.choice(len(pairs), n_pairs, replace=False))]
+
+    # Check every pair's size before generating anything.
+    members = {}
+    for pair in pairs:
+        idx = np.flatnonzero((y == classes[pair[0]]) | (y == classes[pair[1]]))
+        if idx.size < n_train + n_valid:
+            raise ValueError(
+                f"n_train + n_valid must be at most {idx.size}, the examples of class pair "
+                f"{classes[pair[0]]}v{classes[pair[1]]}; got {n_train} + {n_valid}"
+            )
+        members[pair] = idx
+
+    tasks = []
+    for pair in pairs:
+        low, high = classes[pair[0]], classes[pair[1]]
+        for j in range(projections_per_pair):
+            ss = task_seed_sequence(seed, _TASK_KEY, all_pairs.index(pair), j)
+            chosen = stream_rng(ss, "train").permutation(members[pair])[: n_train + n_valid]
+            feats = x[chosen]
+            if project:
+                feats = feats @ stream_rng(ss, "model").standard_normal((x.shape[1], out_features))
+            train_x, valid_x = _standardize(feats[:n_train], feats[n_train:])
+            labels = (y[chosen] == high).astype(np.float64)
+            tasks.append(
+                Task(
+                    train_x=train_x,
+                    train_y=labels[:n_train],
+                    valid_x=valid_x,
+                    valid_y=labels[n_train:],
+                    orders=epoch_orders(stream_rng(ss, "order"), n_train, epochs),
+                    seed=program_seed(ss),
+                    eval_type="accuracy",
+                    name=f"{prefix} {low}v{high} {'proj' if project else 'full'}#{j}",
+                )
+            )
+    return TaskSet.from_tasks(tasks)

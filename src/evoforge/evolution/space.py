@@ -1,0 +1,120 @@
+"""The seams every domain plugs into: search space, evaluator, evaluation record.
+
+A domain (AutoML-Zero programs, activation functions, architectures, ...) is a
+`SearchSpace` that makes and mutates genomes plus an `Evaluator` that scores
+them. The engine (strategies, store, run driver, backends) only sees these
+protocols, so it never imports a domain.
+
+Example:
+    >>> import numpy as np
+    >>> from evoforge.evolution.space import Evaluation
+    >>> Evaluation(fitness=0.5, per_task=(0.4, 0.6)).fitness
+    0.5
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+MIN_FITNESS = 0.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an evaluation may spend.
+
+    ``hurdle``: if set, the evaluator scores a first part of its work (for
+    AutoML-Zero, the first tasks) and stops early when that partial fitness
+    is below the hurdle.
+    """
+
+    hurdle: float | None = None
+
+
+NO_BUDGET = Budget()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of scoring one genome.
+
+    ``cost`` is counted in work units (for AutoML-Zero: training steps), so
+    budgets do not depend on the machine. ``fingerprint`` identifies the
+    genome's behaviour for the functional-equivalence cache; ``error`` names
+    why a degenerate candidate got the minimum fitness.
+    """
+
+    fitness: float
+    per_task: tuple[float, ...] = ()
+    cost: int = 0
+    fingerprint: int | None = None
+    early_stopped: bool = False
+    error: str | None = None
+    fec_hit: bool = False
+    wall_time: float = 0.0
+
+
+@dataclass
+class Individual:
+    """A genome with its place in the run: id, parent, the mutation that made it
+    and its evaluation."""
+
+    id: int
+    genome: Any
+    evaluation: Evaluation
+    parent_id: int | None = None
+    mutation: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Where and when it was scored: the backend's worker index and the Unix
+    # time at which the driver received the result (both stored, never used
+    # for search decisions).
+    worker: int = 0
+    created: float = 0.0
+
+    @property
+    def fitness(self) -> float:
+        return self.evaluation.fitness
+
+
+@runtime_checkable
+class SearchSpace(Protocol):
+    """Makes, mutates and (de)serialises genomes."""
+
+    def initial(self, rng: np.random.Generator) -> Any:
+        """A genome for the initial population."""
+        ...
+
+    def mutate(self, genome: Any, rng: np.random.Generator) -> tuple[Any, str]:
+        """A mutated copy of ``genome`` and the name of the mutation applied."""
+        ...
+
+    def to_text(self, genome: Any) -> str:
+        """A readable form that `from_text` parses back to an equal genome."""
+        ...
+
+    def from_text(self, text: str) -> Any: ...
+
+    def to_json(self, genome: Any) -> Any:
+        """A JSON-serialisable, exact form of the genome."""
+        ...
+
+    def from_json(self, data: Any) -> Any: ...
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Scores genomes. Must be picklable and free of side effects, so any
+    backend may run it in any process."""
+
+    def evaluate(self, genome: Any, budget: Budget = NO_BUDGET) -> Evaluation: ...
+
+
+@runtime_checkable
+class Fingerprinter(Protocol):
+    """Optional evaluator capability: a cheap behavioural fingerprint used by
+    the functional-equivalence cache (`evoforge.evolution.fec`)."""
+
+    def fingerprint(self, genome: Any) -> int: ...

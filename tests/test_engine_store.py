@@ -1,0 +1,118 @@
+"""The SQLite run store: buffered writes, atomic checkpoints, FEC warm-up."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evoforge.evolution.fec import FECache
+from evoforge.evolution.space import Evaluation, Individual
+from evoforge.evolution.store import RunStore, StoreError
+
+
+def ind(i, fitness=0.5, **ev):
+    return Individual(
+        i,
+        f"g{i}",
+        Evaluation(fitness, **ev),
+        parent_id=i - 1 or None,
+        mutation="m",
+        worker=3,
+        created=123.0,
+    )
+
+
+def test_rows_are_written_only_with_a_checkpoint(tmp_path):
+    path = tmp_path / "run.sqlite"
+    store = RunStore.create(path)
+    for i in range(1, 4):
+        store.add(
+            ind(i, per_task=(0.25, float("nan")), cost=7, fingerprint=i, fec_hit=i == 2), f"g{i}"
+        )
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT COUNT(*) FROM individuals").fetchone() == (0,)
+    store.event("new_best", {"id": 1})
+    store.checkpoint(3, {"x": [1, 2]})
+    assert other.execute("SELECT COUNT(*) FROM individuals").fetchone() == (3,)
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    store.add(ind(4), "g4")
+    store.close()  # unflushed row 4 belongs to no checkpoint: dropped
+
+    store = RunStore.open(path)
+    assert store.latest_checkpoint() == (3, {"x": [1, 2]}) and store.max_id() == 3
+    [(one, text)] = [store.individuals([2])[2]]
+    assert text == "g2" and one.evaluation.fec_hit and one.evaluation.per_task[0] == 0.25
+    assert one.parent_id == 1 and one.mutation == "m" and one.worker == 3
+    assert store.summary() == {
+        "individuals": 3,
+        "fec_hits": 1,
+        "early_stopped": 0,
+        "errors": 0,
+        "cost": 21,
+        "best_fitness": 0.5,
+    }
+    assert [e["id"] for e in store.events("new_best")] == [1]
+    with pytest.raises(StoreError, match="missing"):
+        store.individuals([9])
+    store.close()
+
+
+def test_numpy_scalars_and_bools_are_stored_as_plain_values(tmp_path):
+    np = pytest.importorskip("numpy")
+    store = RunStore.create(tmp_path / "run.sqlite")
+    store.add(
+        Individual(
+            1,
+            "g",
+            Evaluation(
+                np.float32(0.5), cost=np.int64(3), fingerprint=np.int64(9), early_stopped=True
+            ),
+        ),
+        "g",
+    )
+    store.checkpoint(1, {})
+    row = next(store.rows("fitness, cost, fingerprint, early_stopped"))
+    assert row == (0.5, 3, 9, 1)
+    store.close()
+
+
+def test_open_rejects_what_is_not_a_store(tmp_path):
+    with pytest.raises(StoreError, match="no run store"):
+        RunStore.open(tmp_path / "missing.sqlite")
+    (tmp_path / "junk.sqlite").write_text("not a database" * 100)
+    with pytest.raises(StoreError, match="not an evoforge run store"):
+        RunStore.open(tmp_path / "junk.sqlite")
+    sqlite3.connect(tmp_path / "other.sqlite").execute("CREATE TABLE meta (key, value)")
+    with pytest.raises(StoreError, match="not an evoforge run store"):
+        RunStore.open(tmp_path / "other.sqlite")
+    RunStore.create(tmp_path / "run.sqlite").close()
+    with pytest.raises(StoreError, match="already exists"):
+        RunStore.create(tmp_path / "run.sqlite")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 15), min_size=1, max_size=80), st.integers(1, 6))
+def test_fec_entries_rebuild_the_live_cache(tmp_path_factory, fingerprints, capacity):
+    """Replaying the store gives exactly the cache an uninterrupted run holds."""
+    store = RunStore.create(tmp_path_factory.mktemp("s") / "run.sqlite")
+    live = FECache(capacity)
+    for i, fp in enumerate(fingerprints, start=1):
+        cached = live.get(fp)
+        if cached is None:
+            cached = Evaluation(float(i), per_task=(float(i),), fingerprint=fp)
+            live.put(fp, cached)
+            row = cached
+        else:
+            row = Evaluation(cached.fitness, cached.per_task, fingerprint=fp, fec_hit=True)
+        store.add(Individual(i, None, row), "")
+    store.checkpoint(len(fingerprints), {})
+    rebuilt = FECache(capacity)
+    rebuilt.warm(store.fec_entries(capacity))
+    assert list(rebuilt._entries) == list(live._entries)
+    assert [e.fitness for e in rebuilt._entries.values()] == [
+        e.fitness for e in live._entries.values()
+    ]
+    store.close()

@@ -1,0 +1,136 @@
+"""OneMax on bit strings: a tiny domain that drives the whole engine in tests.
+
+Genomes are strings of '0'/'1' (immutable, so the engine may share them). The
+evaluator scores two "tasks" (the two halves), honours hurdles after the
+first, and fingerprints the exact genome for the FEC. Test hooks: ``sleep``
+slows evaluations (for kill tests), ``fail_prefix`` makes matching genomes
+raise, ``interrupt_after`` raises KeyboardInterrupt on that call, and
+``crash_once_file`` kills the evaluating process once (the first process to
+create that file), as a segfault in compiled code would.
+
+Importing this module registers the domain as ``"toy"``; subprocesses get it
+through ``run.plugins = ["toy_domain"]`` with ``tests/`` on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from evoforge.config import Section
+from evoforge.domains import DomainSetup, register_domain
+from evoforge.evolution.space import Budget, Evaluation
+
+NO_BUDGET = Budget()
+
+
+class BitSpace:
+    """Bit strings of a fixed length (at most 62 bits: drawn as one integer)."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self._format = f"0{length}b"
+
+    def initial(self, rng: np.random.Generator) -> str:
+        return format(int(rng.integers(0, 1 << self.length)), self._format)
+
+    def mutate(self, genome: str, rng: np.random.Generator) -> tuple[str, str]:
+        i = int(rng.integers(self.length))
+        return genome[:i] + ("1" if genome[i] == "0" else "0") + genome[i + 1 :], "flip_bit"
+
+    def to_text(self, genome: str) -> str:
+        return genome
+
+    def from_text(self, text: str) -> str:
+        if len(text) != self.length or set(text) - {"0", "1"}:
+            raise ValueError(f"expected {self.length} bits, got {text!r}")
+        return text
+
+    def to_json(self, genome: str) -> str:
+        return genome
+
+    def from_json(self, data: Any) -> str:
+        return self.from_text(data)
+
+
+class OneMax:
+    """Fraction of ones, averaged over two halves ("tasks"); no fingerprint."""
+
+    def __init__(
+        self,
+        length: int,
+        sleep: float = 0.0,
+        fail_prefix: str | None = None,
+        interrupt_after: int | None = None,
+        crash_once_file: str | None = None,
+    ) -> None:
+        self.half = length // 2
+        self.rest = length - self.half
+        self.sleep = sleep
+        self.fail_prefix = fail_prefix
+        self.interrupt_after = interrupt_after
+        self.crash_once_file = crash_once_file
+        self.calls = 0
+
+    def evaluate(self, genome: str, budget: Budget = NO_BUDGET) -> Evaluation:
+        self.calls += 1
+        if self.interrupt_after is not None and self.calls == self.interrupt_after:
+            raise KeyboardInterrupt
+        if self.sleep:
+            time.sleep(self.sleep)
+        if self.crash_once_file is not None:
+            try:
+                os.close(os.open(self.crash_once_file, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                os._exit(1)
+        if self.fail_prefix is not None and genome.startswith(self.fail_prefix):
+            raise ValueError("toy failure")
+        first = genome[: self.half].count("1") / self.half
+        if budget.hurdle is not None and first < budget.hurdle:
+            return Evaluation(first / 2, per_task=(first,), cost=self.half, early_stopped=True)
+        second = genome[self.half :].count("1") / self.rest
+        return Evaluation((first + second) / 2, per_task=(first, second), cost=len(genome))
+
+
+class FingerprintedOneMax(OneMax):
+    """OneMax whose fingerprint is the genome itself, so exact repeats hit the FEC."""
+
+    def fingerprint(self, genome: str) -> int:
+        return int(genome, 2)
+
+
+def odd_bits(genome: str) -> float:
+    """The "select" fitness: fraction of ones at odd positions."""
+    odd = genome[1::2]
+    return odd.count("1") / len(odd)
+
+
+def build_toy(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
+    s = Section(table, path)
+    length = s.get_int("length", 32, min=2, max=62)
+    fingerprint = s.get_bool("fingerprint", True)
+    selector = s.get_bool("selector", False)
+    params = {
+        "sleep": s.get_float("sleep", 0.0, min=0.0),
+        "fail_prefix": s.get_str("fail_prefix", None),
+        "interrupt_after": s.get_int("interrupt_after", None, min=1),
+        "crash_once_file": s.get_str("crash_once_file", None),
+    }
+    resolved = s.finish()
+    evaluator = (FingerprintedOneMax if fingerprint else OneMax)(length, **params)
+    return DomainSetup(
+        space=BitSpace(length),
+        evaluator=evaluator,
+        selector=odd_bits if selector else None,
+        describe=lambda genome: f"{genome.count('1')} ones",
+        resolved_config=resolved,
+    )
+
+
+register_domain("toy", build_toy)
