@@ -9,11 +9,14 @@ Example:
     $ evoforge run configs/automl_zero/linear.toml --out runs/lin --seed 1
     $ evoforge resume runs/lin --max-individuals 200000
     $ evoforge show runs/lin
+    $ evoforge export runs/lin --out evolved.py
+    $ evoforge datasets
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -23,7 +26,7 @@ from typing import Any
 from evoforge.config import ConfigError, load_config
 from evoforge.domains import build_domain
 from evoforge.evolution.progress import make_progress
-from evoforge.evolution.run import BEST_FILE, STORE_FILE, Run, RunDirError, RunResult
+from evoforge.evolution.run import BEST_FILE, CONFIG_FILE, STORE_FILE, Run, RunDirError, RunResult
 from evoforge.evolution.store import RunStore, StoreError
 
 EXIT_USAGE = 2
@@ -73,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="print a run's best genome and a summary")
     show.add_argument("run_dir", type=Path, help="run directory")
+
+    export = commands.add_parser(
+        "export", help="write a run's best program as a standalone Python module (numpy only)"
+    )
+    export.add_argument("run_dir", type=Path, help="run directory of an automl_zero run")
+    export.add_argument("--out", type=Path, help="module file to write (default: standard output)")
+
+    commands.add_parser(
+        "datasets", help="list the datasets found on this machine and how to get the others"
+    )
     return parser
 
 
@@ -172,6 +185,59 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_datasets() -> int:
+    from evoforge.data.datasets import DATA_ENV, available_datasets
+
+    print(f"${DATA_ENV}: {os.environ.get(DATA_ENV) or '(not set)'}")
+    infos = available_datasets()
+    width = max(len(info.name) for info in infos)
+    for info in infos:
+        if info.available:
+            line = f"yes  {info.location or info.how_to_get}"
+        elif info.problem:
+            line = f"no   {info.problem}; to get it: {info.how_to_get}"
+        else:
+            line = f"no   {info.how_to_get}"
+        print(f"{info.name:<{width}}  {line}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from evoforge.algorithms.export import config_memory, export_module
+    from evoforge.algorithms.text import ProgramSyntaxError, from_text
+
+    run_dir: Path = args.run_dir
+    config_path, best_path = run_dir / CONFIG_FILE, run_dir / BEST_FILE
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not config_path.is_file():
+        raise RunDirError(f"{run_dir}: not a run directory (expected {CONFIG_FILE})")
+    if not best_path.is_file():
+        raise RunDirError(f"{best_path}: missing; the run has no best program yet")
+    config = load_config(config_path)
+    if config.run.domain != "automl_zero":
+        message = f"export needs an automl_zero run, got {config.run.domain!r}"
+        raise ConfigError("run.domain", message, config.source)
+    try:
+        memory = config_memory(config.domain)
+        program = from_text(best_path.read_text(), memory)
+    except ConfigError as exc:  # the domain table is only read here, so name the file
+        raise ConfigError(exc.path, exc.message, config.source) from None
+    except ProgramSyntaxError as exc:
+        raise RunDirError(f"{best_path}: {exc}") from None
+    source = export_module(program, memory)
+    if args.out is None:
+        sys.stdout.write(source)
+        return 0
+    try:
+        args.out.write_text(source)
+    except OSError as exc:
+        print(f"evoforge: error: {args.out}: cannot write: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``evoforge`` console script; returns the exit status.
 
@@ -184,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "show":
             return _cmd_show(args)
+        if args.command == "export":
+            return _cmd_export(args)
+        if args.command == "datasets":
+            return _cmd_datasets()
         result = _cmd_run(args) if args.command == "run" else _cmd_resume(args)
     except (ConfigError, RunDirError, StoreError) as exc:
         print(f"evoforge: error: {exc}", file=sys.stderr)

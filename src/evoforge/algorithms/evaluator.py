@@ -22,9 +22,9 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import time
 
+import numba
 import numpy as np
 
 from evoforge.algorithms import interpreter_numpy
@@ -33,6 +33,26 @@ from evoforge.evolution.space import MIN_FITNESS, NO_BUDGET, Budget, Evaluation
 
 INTERPRETERS = ("numba", "numpy")
 COMBINE_MODES = ("mean", "median")
+
+
+_FNV_OFFSET = np.uint64(14695981039346656037)
+_FNV_PRIME = np.uint64(1099511628211)
+_CANONICAL_NAN = np.uint32(0x7FC00000)
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_predictions(predictions: np.ndarray) -> int:
+    """FNV-1a over the predictions truncated to float32, NaNs made one pattern."""
+    as_float32 = np.empty(predictions.size, np.float32)
+    flat = predictions.ravel()
+    for i in range(flat.size):
+        as_float32[i] = flat[i]  # overflow gives inf, which hashes like any value
+    words = as_float32.view(np.uint32)
+    h = _FNV_OFFSET
+    for i in range(words.size):
+        word = _CANONICAL_NAN if np.isnan(as_float32[i]) else words[i]
+        h = (h ^ np.uint64(word)) * _FNV_PRIME
+    return np.array([h]).view(np.int64)[0]
 
 
 def combine(fitnesses: np.ndarray, mode: str) -> float:
@@ -96,13 +116,9 @@ class ProgramEvaluator:
         )
 
     def fingerprint(self, program: Program) -> int:
-        """A 63-bit hash of the program's predictions on the fixed FEC examples."""
+        """A 64-bit hash of the program's predictions on the fixed FEC examples."""
         result = self._run(program, self.fec_tasks, 0, 1, record=True)
-        with np.errstate(over="ignore"):  # huge predictions truncate to inf, fine for a hash
-            predictions = result.predictions.astype(np.float32)
-        predictions[np.isnan(predictions)] = np.nan  # one NaN bit pattern
-        digest = hashlib.blake2b(predictions.tobytes(), digest_size=8).digest()
-        return int.from_bytes(digest, "little", signed=True)
+        return int(_hash_predictions(result.predictions))
 
     def _chunks(self, budget: Budget) -> list[tuple[int, int]]:
         D = self.tasks.D

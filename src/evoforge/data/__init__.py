@@ -3,7 +3,9 @@
 AutoML-Zero's task generators live here: synthetic regression (linear, affine,
 teacher network; paper §4.1) and projected binary classification from class
 pairs of an image dataset (paper §4.2, Supplement S4). Each returns a
-`TaskSet`, the stacked, read-only record the interpreters consume.
+`TaskSet`, the stacked, read-only record the interpreters consume. Image
+datasets beyond the bundled digits (MNIST, Fashion-MNIST, CIFAR-10) are read
+from local files by `evoforge.data.datasets`; nothing is downloaded.
 
 Example:
     >>> from evoforge.data import affine_tasks, projected_binary_tasks
@@ -13,16 +15,27 @@ Example:
     'accuracy'
 """
 
-from evoforge.data.projected import SPLITS, load_dataset, pair_split, projected_binary_tasks
+from evoforge.data.datasets import DatasetError, DatasetInfo, available_datasets
+from evoforge.data.projected import (
+    SPLITS,
+    final_evaluation_tasks,
+    load_dataset,
+    pair_split,
+    projected_binary_tasks,
+)
 from evoforge.data.regression import affine_tasks, linear_tasks, teacher_tasks
 from evoforge.data.tasks import EVAL_TYPES, Task, TaskSet
 
 __all__ = [
     "EVAL_TYPES",
     "SPLITS",
+    "DatasetError",
+    "DatasetInfo",
     "Task",
     "TaskSet",
     "affine_tasks",
+    "available_datasets",
+    "final_evaluation_tasks",
     "linear_tasks",
     "load_dataset",
     "pair_split",

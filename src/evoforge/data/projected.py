@@ -7,18 +7,22 @@ class pairs are split once, with a fixed seed, into search pairs and held-out
 selection pairs (36 and 9 of CIFAR-10's 45), so search and model selection
 never share a pair.
 
-The paper projects CIFAR-10 and MNIST; offline we use scikit-learn's bundled
-8×8 digits (1,797 images, 10 classes, about 350-365 images per pair). Any
-``(X, y)`` arrays plug in the same way, so other loaders only need to return
-arrays. ``project=False`` keeps the full dimensionality (only standardizing),
-for the final evaluation.
+The paper projects CIFAR-10 and MNIST; offline the default is scikit-learn's
+bundled 8×8 digits (1,797 images, 10 classes, about 350-365 images per pair).
+MNIST, Fashion-MNIST and CIFAR-10 are read from local files when present (see
+`evoforge.data.datasets`); tasks use their training split. Any ``(X, y)``
+arrays plug in the same way. ``project=False`` keeps the full dimensionality
+(only standardizing); `final_evaluation_tasks` uses it, training on the
+training split and validating on the held-out test split, as the paper's
+final evaluation does.
 
 Choices the paper leaves open, made here:
 
 * Labels: of a pair, the class that sorts lower is 0.0 and the higher one 1.0.
 * Train/valid: the pair's examples are shuffled with the task's seed, the first
   ``n_train`` become training examples, the next ``n_valid`` validation examples
-  (no stratification; the rest are unused).
+  (no stratification; the rest are unused). With separate validation data
+  (`final_evaluation_tasks`), each pool is shuffled by its own stream.
 * Standardization uses the mean and population standard deviation of the
   task's *training* examples for both splits; a feature that is constant on
   them (possible only without projection, e.g. a blank corner pixel) is
@@ -36,12 +40,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from itertools import combinations
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from evoforge.data.datasets import locate, read_dataset
 from evoforge.data.tasks import (
     Task,
     TaskSet,
@@ -59,37 +65,32 @@ _PAIR_DRAW_KEY = 0
 _TASK_KEY = 1
 
 
-def _load_digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits  # deferred: scikit-learn is slow to import
-
-    bunch = load_digits()
-    return bunch.data, bunch.target
-
-
-_LOADERS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {"digits": _load_digits}
-
-
 @cache
-def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features ``X (n, F_in)`` float64 and class labels ``y (n,)`` of a bundled dataset.
+def _read_cached(name: str, split: str, location: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    x, y = read_dataset(name, split, location)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
 
-    The arrays are cached and read-only. Available: ``"digits"``.
+
+def load_dataset(
+    name: str, split: str = "train", data_dir: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features ``X (n, F_in)`` float64 and class labels ``y (n,)`` of a named dataset.
+
+    Names: ``"digits"`` (bundled; one split, ``"train"``), ``"mnist"``,
+    ``"fashion_mnist"`` and ``"cifar10"`` (``"train"`` or ``"test"``, read from
+    ``data_dir`` or found as described in `evoforge.data.datasets`). The arrays
+    are cached per file location and read-only.
 
     Example:
         >>> X, y = load_dataset("digits")
         >>> X.shape, sorted(set(y.tolist())) == list(range(10))
         ((1797, 64), True)
     """
-    if name not in _LOADERS:
-        raise ValueError(
-            f"dataset must be one of {sorted(_LOADERS)} or (X, y) arrays, got {name!r}"
-        )
-    x, y = _LOADERS[name]()
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.asarray(y)
-    x.flags.writeable = False
-    y.flags.writeable = False
-    return x, y
+    # Locate before the cache lookup, so a changed $EVOFORGE_DATA is honoured.
+    return _read_cached(name, split, locate(name, data_dir))
 
 
 def pair_split(
@@ -123,23 +124,41 @@ def pair_split(
     return tuple(pairs[k] for k in search), tuple(pairs[k] for k in select)
 
 
-def _resolve_dataset(
-    dataset: str | tuple[np.ndarray, np.ndarray], name: str | None
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(X, y, name prefix)`` for a dataset name or checked ``(X, y)`` arrays."""
-    if isinstance(dataset, str):
-        x, y = load_dataset(dataset)
-        return x, y, dataset if name is None else name
-    if not isinstance(dataset, tuple | list) or len(dataset) != 2:
-        raise ValueError(f"dataset must be a dataset name or an (X, y) pair, got {type(dataset)}")
-    x, y = np.asarray(dataset[0]), np.asarray(dataset[1])
+def _check_arrays(data: Any, argument: str, expected: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise ValueError(f"{argument} must be {expected}, got {type(data)}")
+    x, y = np.asarray(data[0]), np.asarray(data[1])
     if x.ndim != 2 or x.dtype.kind not in "biuf" or not np.isfinite(x).all():
         raise ValueError(
-            f"dataset X must be a finite real array of shape (n, F_in), got {x.dtype} {x.shape}"
+            f"{argument} X must be a finite real array of shape (n, F_in), got {x.dtype} {x.shape}"
         )
     if y.shape != (x.shape[0],):
-        raise ValueError(f"dataset y must have shape ({x.shape[0]},) to match X, got {y.shape}")
-    return x.astype(np.float64), y, "data" if name is None else name
+        raise ValueError(f"{argument} y must have shape ({x.shape[0]},) to match X, got {y.shape}")
+    return x.astype(np.float64), y
+
+
+def _resolve_dataset(
+    dataset: str | tuple[np.ndarray, np.ndarray], name: str | None, data_dir: str | Path | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(X, y, name prefix)`` for a dataset name (its train split) or checked ``(X, y)`` arrays."""
+    if isinstance(dataset, str):
+        x, y = load_dataset(dataset, "train", data_dir)
+        return x, y, dataset if name is None else name
+    if data_dir is not None:
+        raise ValueError("data_dir only applies when dataset is a name, not arrays")
+    x, y = _check_arrays(dataset, "dataset", "a dataset name or an (X, y) pair")
+    return x, y, "data" if name is None else name
+
+
+def _pair_members(
+    y: np.ndarray, low: Any, high: Any, needed: int, what: str, got: str
+) -> np.ndarray:
+    idx = np.flatnonzero((y == low) | (y == high))
+    if idx.size < needed:
+        raise ValueError(
+            f"{what} must be at most {idx.size}, the examples of class pair {low}v{high}; got {got}"
+        )
+    return idx
 
 
 def _standardize(train: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,11 +183,16 @@ def projected_binary_tasks(
     select_pairs: int = 9,
     pair_seed: int = 0,
     name: str | None = None,
+    data_dir: str | Path | None = None,
+    valid_data: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TaskSet:
     """Binary classification tasks from class pairs of ``dataset``, randomly projected.
 
-    ``dataset`` is a bundled name (see `load_dataset`) or ``(X, y)`` arrays with
-    ``X (n, F_in)`` and any sortable class labels ``y (n,)``. ``split`` picks the
+    ``dataset`` is a name (see `load_dataset`; its training split, read from
+    ``data_dir`` if given) or ``(X, y)`` arrays with ``X (n, F_in)`` and any
+    sortable class labels ``y (n,)``. Validation examples are drawn from the
+    same data, disjoint from the training ones, unless ``valid_data`` gives
+    other ``(X, y)`` arrays with the same features (a test split). ``split`` picks the
     search pairs, the held-out select pairs (see `pair_split`) or all pairs;
     ``n_pairs`` draws that many of them (with ``seed``; all of them, in order,
     when None). Each pair gives ``projections_per_pair`` tasks, pair by pair.
@@ -185,7 +209,14 @@ def projected_binary_tasks(
         >>> full.F, full.names[0].endswith("full#0")
         (64, True)
     """
-    x, y, prefix = _resolve_dataset(dataset, name)
+    x, y, prefix = _resolve_dataset(dataset, name, data_dir)
+    if valid_data is not None:
+        pool_x, pool_y = _check_arrays(valid_data, "valid_data", "an (X, y) pair")
+        if pool_x.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"valid_data X must have {x.shape[1]} features like the dataset, "
+                f"got {pool_x.shape[1]}"
+            )
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if not isinstance(project, bool):
@@ -221,27 +252,36 @@ def projected_binary_tasks(
         pairs = [pairs[k] for k in sorted(draw.choice(len(pairs), n_pairs, replace=False))]
 
     # Check every pair's size before generating anything.
-    members = {}
+    members, valid_members = {}, {}
     for pair in pairs:
-        idx = np.flatnonzero((y == classes[pair[0]]) | (y == classes[pair[1]]))
-        if idx.size < n_train + n_valid:
-            raise ValueError(
-                f"n_train + n_valid must be at most {idx.size}, the examples of class pair "
-                f"{classes[pair[0]]}v{classes[pair[1]]}; got {n_train} + {n_valid}"
+        low, high = classes[pair[0]], classes[pair[1]]
+        if valid_data is None:
+            members[pair] = _pair_members(
+                y, low, high, n_train + n_valid, "n_train + n_valid", f"{n_train} + {n_valid}"
             )
-        members[pair] = idx
+        else:
+            members[pair] = _pair_members(y, low, high, n_train, "n_train", str(n_train))
+            valid_members[pair] = _pair_members(
+                pool_y, low, high, n_valid, "n_valid (examples from valid_data)", str(n_valid)
+            )
 
     tasks = []
     for pair in pairs:
         low, high = classes[pair[0]], classes[pair[1]]
         for j in range(projections_per_pair):
             ss = task_seed_sequence(seed, _TASK_KEY, all_pairs.index(pair), j)
-            chosen = stream_rng(ss, "train").permutation(members[pair])[: n_train + n_valid]
-            feats = x[chosen]
+            if valid_data is None:
+                chosen = stream_rng(ss, "train").permutation(members[pair])[: n_train + n_valid]
+                feats, classes_of = x[chosen], y[chosen]
+            else:
+                train = stream_rng(ss, "train").permutation(members[pair])[:n_train]
+                valid = stream_rng(ss, "valid").permutation(valid_members[pair])[:n_valid]
+                feats = np.concatenate([x[train], pool_x[valid]])
+                classes_of = np.concatenate([y[train], pool_y[valid]])
             if project:
                 feats = feats @ stream_rng(ss, "model").standard_normal((x.shape[1], out_features))
             train_x, valid_x = _standardize(feats[:n_train], feats[n_train:])
-            labels = (y[chosen] == high).astype(np.float64)
+            labels = (classes_of == high).astype(np.float64)
             tasks.append(
                 Task(
                     train_x=train_x,
@@ -255,3 +295,28 @@ def projected_binary_tasks(
                 )
             )
     return TaskSet.from_tasks(tasks)
+
+
+def final_evaluation_tasks(
+    dataset: str, *, data_dir: str | Path | None = None, **options: Any
+) -> TaskSet:
+    """Unprojected tasks for the final evaluation: train split to train, test split to validate.
+
+    As in the paper (Supplement S4), the selected algorithm finally trains on
+    examples of the training split at full dimensionality (784 for
+    Fashion-MNIST, 3,072 for CIFAR-10) and is measured on the held-out test
+    split (8,000 and 2,000 examples per pair there). ``options`` are
+    `projected_binary_tasks`'s other keywords (``split``, ``n_pairs``,
+    ``n_train``, ``n_valid``, ``seed``, ...); ``project`` is always False.
+    Digits have no test split.
+
+    Example:
+        >>> ts = final_evaluation_tasks(  # doctest: +SKIP
+        ...     "fashion_mnist", split="all", n_pairs=1, n_train=8000, n_valid=2000)
+        >>> ts.F, ts.N, ts.M  # doctest: +SKIP
+        (784, 8000, 2000)
+    """
+    test = load_dataset(dataset, "test", data_dir)
+    return projected_binary_tasks(
+        dataset, data_dir=data_dir, project=False, valid_data=test, **options
+    )
