@@ -30,6 +30,7 @@ from evoforge.algorithms.program import COMPONENTS, Memory, Program
 from evoforge.algorithms.space import ProgramSpace
 from evoforge.algorithms.text import ProgramSyntaxError, from_text
 from evoforge.config import ConfigError, Section
+from evoforge.data.datasets import DATASETS, DatasetError
 from evoforge.data.projected import projected_binary_tasks
 from evoforge.data.regression import affine_tasks, linear_tasks, teacher_tasks
 from evoforge.domains import DomainSetup, register_domain
@@ -73,15 +74,19 @@ def _tasks(section: Section, seed: int, split: str, n_tasks_default: int):
     task_seed = section.get_int("seed", seed, min=0)
     if kind == "projected_binary":
         features = section.get_int("features", 16, min=1)
-        dataset = section.get_str("dataset", "digits", choices=("digits",))
+        dataset = section.get_str("dataset", "digits", choices=DATASETS)
+        data_dir = section.get_str("data_dir", None)
         n_train = section.get_int("n_train", 250, min=1)
         n_valid = section.get_int("n_valid", 100, min=1)
         pairs = 36 if split == "search" else 9  # of the 45 class pairs (Supplement S4)
         per_pair = section.get_int("projections_per_pair", -(-n_tasks // pairs), min=1)
-        tasks = projected_binary_tasks(
-            dataset, features=features, projections_per_pair=per_pair, split=split,
-            n_train=n_train, n_valid=n_valid, epochs=epochs, seed=task_seed,
-        )  # fmt: skip
+        try:
+            tasks = projected_binary_tasks(
+                dataset, features=features, projections_per_pair=per_pair, split=split,
+                n_train=n_train, n_valid=n_valid, epochs=epochs, seed=task_seed, data_dir=data_dir,
+            )  # fmt: skip
+        except (DatasetError, ValueError) as error:  # missing files, too few examples
+            raise section.error("dataset", str(error)) from None
         if n_tasks > tasks.D:
             raise section.error(
                 "n_tasks", f"only {tasks.D} tasks for {per_pair} projections per pair"

@@ -3,9 +3,9 @@
 `run_tasks` computes exactly what `evoforge.algorithms.interpreter_numpy.run_tasks`
 computes (the reference; see ``shared/notes/automl_zero_semantics.md``), with the
 same reduction order and the same libm calls, so the two agree to the last bit
-on almost every program. The work happens in `run_kernel`, a compiled function
-of arrays and scalars only, which an evaluator can call directly to avoid the
-per-call cost of building a `RunResult`.
+on almost every program. The work happens in a compiled kernel of arrays and
+scalars only, one per feature size (`kernel_for`), which an evaluator can call
+directly to skip the per-call cost of `run_tasks`.
 
 Example:
     >>> from evoforge.algorithms.program import Memory
@@ -32,7 +32,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -68,7 +70,7 @@ _OPERAND_KINDS = np.array(
 )
 _N_OPS = len(OPS)
 
-# Predictions buffer that tells `run_kernel` not to record.
+# Predictions buffer that tells the kernel not to record.
 _NO_RECORD = np.empty((0, 0))
 
 
@@ -79,10 +81,19 @@ def _index(features: int, fraction: float) -> int:
 
 
 @_jit
-def _check(code, data, n_scalars, n_vectors, n_matrices, features):
-    """Raise ValueError unless every op id, address and element index is in range."""
-    bank = np.array([0, n_scalars, n_vectors, n_matrices])
-    for i in range(code.shape[0]):
+def _check(code, data, sizes, s, v, m, train_x, valid_x, features):
+    """Raise ValueError unless the program and the arrays fit each other: the
+    kernel indexes memory without bounds checks."""
+    n = code.shape[0]
+    if data.shape[0] != n or sizes.min() < 0 or sizes.sum() != n:
+        raise ValueError("program: code, data and component sizes disagree")
+    for shape in (v.shape[1], m.shape[1], m.shape[2], train_x.shape[2], valid_x.shape[2]):
+        if shape != features:
+            raise ValueError("memory banks and tasks must have the kernel's feature size")
+    if s.shape[0] < 2 or v.shape[0] < 1 or m.shape[0] < 1:
+        raise ValueError("memory needs s0, s1, v0 and m0")
+    bank = np.array([0, s.shape[0], v.shape[0], m.shape[0]])
+    for i in range(n):
         op = code[i, 0]
         if op < 0 or op >= _N_OPS:
             raise ValueError("program has an op id outside 0..64")
@@ -99,8 +110,8 @@ def _check(code, data, n_scalars, n_vectors, n_matrices, features):
                     raise ValueError("program has an element index fraction outside [0, 1)")
 
 
-# What the kernel runs next for a task; `run_kernel` moves between these.
-_SETUP, _TRAIN_PREDICT, _TRAIN_LEARN, _VALID_PREDICT, _DONE = 0, 1, 2, 3, 4
+# What the kernel runs next for a task; it moves between these phases.
+_SETUP, _TRAIN_PREDICT, _TRAIN_LEARN, _VALID_PREDICT = 0, 1, 2, 3
 
 
 @_jit
@@ -117,33 +128,419 @@ def _rms_fitness(loss, n_valid):
     return 1.0 - _TWO_OVER_PI * math.atan(rms)
 
 
-@_jit
-def run_kernel(
-    code,
-    data,
-    n_setup,
-    n_predict,
-    n_learn,
-    s,
-    v,
-    m,
-    train_x,
-    train_y,
-    valid_x,
-    valid_y,
-    orders,
-    seeds,
-    start,
-    stop,
-    classify,
-    max_abs_error,
-    fitness,
-    steps,
-    predictions,
-):
-    """Train and validate a program on tasks ``start..stop``; the compiled core of `run_tasks`.
+def _build_kernel(F: int):
+    # F is a constant of the compiled code (a closure variable, which numba's
+    # cache keys on): loops over features unroll, a third faster at F = 4.
+    @_jit
+    def kernel(
+        code,
+        data,
+        n_setup,
+        n_predict,
+        n_learn,
+        s,
+        v,
+        m,
+        train_x,
+        train_y,
+        valid_x,
+        valid_y,
+        orders,
+        seeds,
+        start,
+        stop,
+        classify,
+        max_abs_error,
+        fitness,
+        steps,
+        predictions,
+    ):
+        # Arguments and behaviour: see `kernel_for`.
+        n_train = train_x.shape[1]
+        n_valid = valid_x.shape[1]
+        n_epochs = orders.shape[1]
+        _check(code, data, np.array([n_setup, n_predict, n_learn]), s, v, m, train_x, valid_x, F)
+        record = predictions.shape[0] > 0
+        # Instruction ranges of Setup, Predict and Learn, by phase.
+        learn_lo = n_setup + n_predict
+        lo = np.array([0, n_setup, learn_lo, n_setup], dtype=np.uint64)
+        hi = np.array([n_setup, learn_lo, learn_lo + n_learn, learn_lo], dtype=np.uint64)
+        # Unsigned, checked addresses: numba then skips negative-index handling.
+        ucode = code.astype(np.uint64)
+        tv = np.empty(F)
+        tm = np.empty((F, F))
+        rng = np.empty(1, dtype=np.uint64)
+        for task in range(stop - start):
+            d = start + task
+            s[:] = 0.0
+            v[:] = 0.0
+            m[:] = 0.0
+            rng[0] = seeds[d]
+            if record:
+                predictions[task, :] = np.nan
+            # Views of the task, taken once: each costs a reference count.
+            task_train_x = train_x[d]
+            task_train_y = train_y[d]
+            task_valid_x = valid_x[d]
+            task_valid_y = valid_y[d]
+            task_orders = orders[d]
+            best = 0.0
+            n_steps = 0
+            epoch = 0
+            e = 0  # example position within the epoch's training or validation
+            i = 0  # the training example's row
+            loss = 0.0
+            # A state machine: run the phase's instructions, then move to the next
+            # phase. The op dispatch appears once, written out here, because a
+            # function call per component (arrays passed, reference counts taken)
+            # costs more than the few instructions it runs, and numba would
+            # re-optimise an inlined copy at every call site. The dispatch shares
+            # this scope: its loop names (j, k, r) must not be the ones above.
+            phase = _SETUP
+            while True:
+                for pc in range(lo[phase], hi[phase]):
+                    op = ucode[pc, 0]
+                    a = ucode[pc, 1]
+                    b = ucode[pc, 2]
+                    o = ucode[pc, 3]
+                    # One if/elif chain on ``op``: LLVM turns it into a jump table.
+                    if op == 0:
+                        pass
+                    elif op == 1:
+                        s[o] = s[a] + s[b]
+                    elif op == 2:
+                        s[o] = s[a] - s[b]
+                    elif op == 3:
+                        s[o] = s[a] * s[b]
+                    elif op == 4:
+                        s[o] = s[a] / s[b]
+                    elif op == 5:
+                        s[o] = abs(s[a])
+                    elif op == 6:
+                        s[o] = 1.0 / s[a]
+                    elif op == 7:
+                        s[o] = math.sin(s[a])
+                    elif op == 8:
+                        s[o] = math.cos(s[a])
+                    elif op == 9:
+                        s[o] = math.tan(s[a])
+                    elif op == 10:
+                        s[o] = math.asin(s[a])
+                    elif op == 11:
+                        s[o] = math.acos(s[a])
+                    elif op == 12:
+                        s[o] = math.atan(s[a])
+                    elif op == 13:
+                        s[o] = math.exp(s[a])
+                    elif op == 14:
+                        s[o] = math.log(s[a])
+                    elif op == 15:
+                        s[o] = 1.0 if s[a] >= 0.0 else 0.0
+                    elif op == 16:
+                        for j in range(F):
+                            v[o, j] = 1.0 if v[a, j] > 0.0 else 0.0
+                    elif op == 17:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = 1.0 if m[a, j, k] > 0.0 else 0.0
+                    elif op == 18:
+                        x = s[a]
+                        for j in range(F):
+                            v[o, j] = x * v[b, j]
+                    elif op == 19:
+                        x = s[a]
+                        for j in range(F):
+                            v[o, j] = x
+                    elif op == 20:
+                        for j in range(F):
+                            v[o, j] = 1.0 / v[a, j]
+                    elif op == 21:
+                        acc = 0.0
+                        for j in range(F):
+                            acc += v[a, j] * v[a, j]
+                        s[o] = math.sqrt(acc)
+                    elif op == 22:
+                        for j in range(F):
+                            v[o, j] = abs(v[a, j])
+                    elif op == 23:
+                        for j in range(F):
+                            v[o, j] = v[a, j] + v[b, j]
+                    elif op == 24:
+                        for j in range(F):
+                            v[o, j] = v[a, j] - v[b, j]
+                    elif op == 25:
+                        for j in range(F):
+                            v[o, j] = v[a, j] * v[b, j]
+                    elif op == 26:
+                        for j in range(F):
+                            v[o, j] = v[a, j] / v[b, j]
+                    elif op == 27:
+                        acc = 0.0
+                        for j in range(F):
+                            acc += v[a, j] * v[b, j]
+                        s[o] = acc
+                    elif op == 28:
+                        for j in range(F):
+                            x = v[a, j]
+                            for k in range(F):
+                                m[o, j, k] = x * v[b, k]
+                    elif op == 29:
+                        x = s[a]
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = x * m[b, j, k]
+                    elif op == 30:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = 1.0 / m[a, j, k]
+                    elif op == 31:
+                        for j in range(F):
+                            acc = 0.0
+                            for k in range(F):
+                                acc += m[a, j, k] * v[b, k]
+                            tv[j] = acc
+                        for j in range(F):
+                            v[o, j] = tv[j]
+                    elif op == 32:
+                        for j in range(F):
+                            x = v[a, j]
+                            for k in range(F):
+                                m[o, j, k] = x
+                    elif op == 33:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = v[a, k]
+                    elif op == 34:
+                        acc = 0.0
+                        for j in range(F):
+                            for k in range(F):
+                                acc += m[a, j, k] * m[a, j, k]
+                        s[o] = math.sqrt(acc)
+                    elif op == 35:
+                        for k in range(F):
+                            acc = 0.0
+                            for j in range(F):
+                                acc += m[a, j, k] * m[a, j, k]
+                            v[o, k] = math.sqrt(acc)
+                    elif op == 36:
+                        for j in range(F):
+                            acc = 0.0
+                            for k in range(F):
+                                acc += m[a, j, k] * m[a, j, k]
+                            v[o, j] = math.sqrt(acc)
+                    elif op == 37:
+                        for j in range(F):
+                            for k in range(F):
+                                tm[j, k] = m[a, k, j]
+                        m[o, :, :] = tm
+                    elif op == 38:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = abs(m[a, j, k])
+                    elif op == 39:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = m[a, j, k] + m[b, j, k]
+                    elif op == 40:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = m[a, j, k] - m[b, j, k]
+                    elif op == 41:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = m[a, j, k] * m[b, j, k]
+                    elif op == 42:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = m[a, j, k] / m[b, j, k]
+                    elif op == 43:
+                        for j in range(F):
+                            for k in range(F):
+                                acc = 0.0
+                                for r in range(F):
+                                    acc += m[a, j, r] * m[b, r, k]
+                                tm[j, k] = acc
+                        m[o, :, :] = tm
+                    # Min/max: NaN and ties resolve to the first operand for scalars and
+                    # vectors, to the second for matrices.
+                    elif op == 44:
+                        x = s[a]
+                        y = s[b]
+                        s[o] = y if y < x else x
+                    elif op == 45:
+                        for j in range(F):
+                            x = v[a, j]
+                            y = v[b, j]
+                            v[o, j] = y if y < x else x
+                    elif op == 46:
+                        for j in range(F):
+                            for k in range(F):
+                                x = m[a, j, k]
+                                y = m[b, j, k]
+                                m[o, j, k] = x if x < y else y
+                    elif op == 47:
+                        x = s[a]
+                        y = s[b]
+                        s[o] = y if x < y else x
+                    elif op == 48:
+                        for j in range(F):
+                            x = v[a, j]
+                            y = v[b, j]
+                            v[o, j] = y if x < y else x
+                    elif op == 49:
+                        for j in range(F):
+                            for k in range(F):
+                                x = m[a, j, k]
+                                y = m[b, j, k]
+                                m[o, j, k] = x if x > y else y
+                    elif op == 50:
+                        acc = 0.0
+                        for j in range(F):
+                            acc += v[a, j]
+                        s[o] = acc / F
+                    elif op == 51:
+                        acc = 0.0
+                        for j in range(F):
+                            for k in range(F):
+                                acc += m[a, j, k]
+                        s[o] = acc / (F * F)
+                    elif op == 52:
+                        for j in range(F):
+                            acc = 0.0
+                            for k in range(F):
+                                acc += m[a, j, k]
+                            v[o, j] = acc / F
+                    # Standard deviations: one pass, E[x^2] - E[x]^2; a negative
+                    # difference gives NaN, as in the reference.
+                    elif op == 53:
+                        for j in range(F):
+                            acc = 0.0
+                            acc2 = 0.0
+                            for k in range(F):
+                                acc += m[a, j, k]
+                                acc2 += m[a, j, k] * m[a, j, k]
+                            mean = acc / F
+                            v[o, j] = math.sqrt(acc2 / F - mean * mean)
+                    elif op == 54:
+                        acc = 0.0
+                        acc2 = 0.0
+                        for j in range(F):
+                            acc += v[a, j]
+                            acc2 += v[a, j] * v[a, j]
+                        mean = acc / F
+                        s[o] = math.sqrt(acc2 / F - mean * mean)
+                    elif op == 55:
+                        acc = 0.0
+                        acc2 = 0.0
+                        for j in range(F):
+                            for k in range(F):
+                                acc += m[a, j, k]
+                                acc2 += m[a, j, k] * m[a, j, k]
+                        mean = acc / (F * F)
+                        s[o] = math.sqrt(acc2 / (F * F) - mean * mean)
+                    elif op == 56:
+                        s[o] = data[pc, 0]
+                    elif op == 57:
+                        v[o, _index(F, data[pc, 0])] = data[pc, 1]
+                    elif op == 58:
+                        m[o, _index(F, data[pc, 0]), _index(F, data[pc, 1])] = data[pc, 2]
+                    # Random draws: vectors in index order, matrices row-major, as the reference.
+                    elif op == 59:
+                        s[o] = prng.uniform(rng, data[pc, 0], data[pc, 1])
+                    elif op == 60:
+                        for j in range(F):
+                            v[o, j] = prng.uniform(rng, data[pc, 0], data[pc, 1])
+                    elif op == 61:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = prng.uniform(rng, data[pc, 0], data[pc, 1])
+                    elif op == 62:
+                        s[o] = prng.gaussian(rng, data[pc, 0], data[pc, 1])
+                    elif op == 63:
+                        for j in range(F):
+                            v[o, j] = prng.gaussian(rng, data[pc, 0], data[pc, 1])
+                    elif op == 64:
+                        for j in range(F):
+                            for k in range(F):
+                                m[o, j, k] = prng.gaussian(rng, data[pc, 0], data[pc, 1])
+                # The phase's instructions are done: move to the next phase.
+                if phase == _TRAIN_PREDICT:
+                    prediction = s[PREDICTION_SCALAR]
+                    if classify:
+                        # The learner sees the probability, not the logit.
+                        prediction = _sigmoid(prediction)
+                        s[PREDICTION_SCALAR] = prediction
+                    n_steps += 1
+                    if record:
+                        predictions[task, epoch * (n_train + n_valid) + e] = prediction
+                    # NaN or too large: stop before Learn, keeping the best earlier epoch.
+                    if not abs(task_train_y[i] - prediction) <= max_abs_error:
+                        break
+                    phase = _TRAIN_LEARN
+                elif phase == _TRAIN_LEARN:
+                    e += 1
+                    phase = _TRAIN_PREDICT
+                    if e == n_train:
+                        phase = _VALID_PREDICT
+                        e = 0
+                        loss = 0.0
+                elif phase == _VALID_PREDICT:
+                    prediction = s[PREDICTION_SCALAR]
+                    if record:
+                        predictions[task, epoch * (n_train + n_valid) + n_train + e] = prediction
+                    label = task_valid_y[e]
+                    e += 1
+                    if classify:
+                        # NaN > 0.5 is false: a NaN logit counts as class 0, it does not stop.
+                        if (label > 0.5) != (_sigmoid(prediction) > 0.5):
+                            loss += 1.0
+                        if e == n_valid:
+                            best = max(best, 1.0 - loss / n_valid)
+                    else:
+                        error = label - prediction
+                        loss += error * error
+                        if not abs(error) <= max_abs_error:
+                            e = n_valid  # this epoch's fitness is 0
+                        elif e == n_valid:
+                            best = max(best, _rms_fitness(loss, n_valid))
+                    if e == n_valid:
+                        epoch += 1
+                        if epoch == n_epochs:
+                            break
+                        phase = _TRAIN_PREDICT
+                        e = 0
+                else:  # Setup
+                    if n_epochs == 0:
+                        break
+                    phase = _TRAIN_PREDICT
+                # Reset the reserved addresses for the next phase (paper §3.1).
+                if phase == _VALID_PREDICT:
+                    for f in range(F):
+                        v[FEATURES_VECTOR, f] = task_valid_x[e, f]
+                    s[LABEL_SCALAR] = 0.0
+                else:
+                    if phase == _TRAIN_PREDICT:
+                        i = task_orders[epoch, e]
+                        s[LABEL_SCALAR] = 0.0
+                    else:
+                        s[LABEL_SCALAR] = task_train_y[i]
+                    for f in range(F):
+                        v[FEATURES_VECTOR, f] = task_train_x[i, f]
+            fitness[task] = best
+            steps[task] = n_steps
 
-    Arguments, all positional:
+    return kernel
+
+
+@functools.cache
+def kernel_for(features: int) -> Callable[..., None]:
+    """The compiled kernel for feature size ``features`` (compiled on first use,
+    then loaded from numba's cache); the core of `run_tasks`.
+
+    ``kernel(code, data, n_setup, n_predict, n_learn, s, v, m, train_x, train_y,
+    valid_x, valid_y, orders, seeds, start, stop, classify, max_abs_error,
+    fitness, steps, predictions) -> None`` trains and validates a program on
+    tasks ``start..stop``. Arguments, all positional:
 
     * ``code`` int64 ``(n, 4)``, ``data`` float64 ``(n, 3)``: `Program` arrays;
       ``n_setup, n_predict, n_learn`` their component sizes (`Program.sizes`).
@@ -152,7 +549,7 @@ def run_kernel(
       task, they hold the last task's final memory on return.
     * ``train_x (D, N, F)``, ``train_y (D, N)``, ``valid_x (D, M, F)``,
       ``valid_y (D, M)``, ``orders (D, E, N)`` int64, ``seeds (D,)`` uint64: the
-      `TaskSet` arrays, trusted to be consistent (`TaskSet` checks them).
+      `TaskSet` arrays (read-only, C-contiguous), trusted to be consistent.
     * ``start, stop``: the task range, ``0 <= start <= stop <= D``.
     * ``classify``: True for ``"accuracy"`` tasks, False for ``"rms"``.
     * ``max_abs_error``: the early-stopping threshold (100.0 by default).
@@ -161,380 +558,44 @@ def run_kernel(
       ``(stop - start, E * (N + M))`` laid out as `RunResult.predictions`, or a
       ``(0, 0)`` array to record nothing.
 
-    Raises ValueError (before running anything) if an op id, address or element
-    index of the program does not fit the banks; nothing else is checked.
+    It raises ValueError, before running anything, if the program does not fit
+    the memory banks (op ids, addresses, element indices, component sizes) or
+    an array's feature size is not ``features``; task ranges are not checked.
+    Passing arrays of these exact types (as `run_tasks` does) keeps to one
+    compiled version per feature size. The kernel releases the GIL: threads may
+    run it at once with their own banks and outputs. With zero epochs
+    (``orders`` of shape ``(D, 0, N)``) it runs Setup only.
+
+    Example:
+        >>> import numpy as np
+        >>> from evoforge.algorithms.program import Program
+        >>> from evoforge.data.regression import linear_tasks
+        >>> tasks = linear_tasks(3, features=4, n_train=10, n_valid=5, seed=0)
+        >>> p = Program.empty()
+        >>> fitness, steps = np.zeros(3), np.zeros(3, dtype=np.int64)
+        >>> kernel_for(4)(
+        ...     p.code, p.data, *p.sizes, np.zeros(2), np.zeros((1, 4)), np.zeros((1, 4, 4)),
+        ...     tasks.train_x, tasks.train_y, tasks.valid_x, tasks.valid_y, tasks.orders,
+        ...     tasks.seeds, 0, 3, False, 100.0, fitness, steps, np.empty((0, 0)))
+        >>> steps.tolist()
+        [10, 10, 10]
     """
-    F = v.shape[1]
-    n_train = train_x.shape[1]
-    n_valid = valid_x.shape[1]
-    n_epochs = orders.shape[1]
-    _check(code, data, s.shape[0], v.shape[0], m.shape[0], F)
-    record = predictions.shape[0] > 0
-    # Instruction ranges of Setup, Predict and Learn, by phase.
-    learn_lo = n_setup + n_predict
-    lo = np.array([0, n_setup, learn_lo, n_setup])
-    hi = np.array([n_setup, learn_lo, learn_lo + n_learn, learn_lo])
-    tv = np.empty(F)
-    tm = np.empty((F, F))
-    rng = np.empty(1, dtype=np.uint64)
-    for t in range(stop - start):
-        d = start + t
-        s[:] = 0.0
-        v[:] = 0.0
-        m[:] = 0.0
-        rng[0] = seeds[d]
-        if record:
-            predictions[t, :] = np.nan
-        best = 0.0
-        n_steps = 0
-        epoch = 0
-        e = 0  # example position within the phase
-        loss = 0.0
-        # A state machine: run the phase's instructions, then move to the next
-        # phase. The op dispatch appears once, written out here, because a
-        # function call per component (arrays passed, reference counts taken)
-        # costs more than the few instructions it runs, and numba would
-        # re-optimise an inlined copy at every call site.
-        phase = _SETUP
-        while True:
-            for pc in range(lo[phase], hi[phase]):
-                op = code[pc, 0]
-                a = code[pc, 1]
-                b = code[pc, 2]
-                o = code[pc, 3]
-                # One if/elif chain on ``op``: LLVM turns it into a jump table.
-                if op == 0:
-                    pass
-                elif op == 1:
-                    s[o] = s[a] + s[b]
-                elif op == 2:
-                    s[o] = s[a] - s[b]
-                elif op == 3:
-                    s[o] = s[a] * s[b]
-                elif op == 4:
-                    s[o] = s[a] / s[b]
-                elif op == 5:
-                    s[o] = abs(s[a])
-                elif op == 6:
-                    s[o] = 1.0 / s[a]
-                elif op == 7:
-                    s[o] = math.sin(s[a])
-                elif op == 8:
-                    s[o] = math.cos(s[a])
-                elif op == 9:
-                    s[o] = math.tan(s[a])
-                elif op == 10:
-                    s[o] = math.asin(s[a])
-                elif op == 11:
-                    s[o] = math.acos(s[a])
-                elif op == 12:
-                    s[o] = math.atan(s[a])
-                elif op == 13:
-                    s[o] = math.exp(s[a])
-                elif op == 14:
-                    s[o] = math.log(s[a])
-                elif op == 15:
-                    s[o] = 1.0 if s[a] >= 0.0 else 0.0
-                elif op == 16:
-                    for j in range(F):
-                        v[o, j] = 1.0 if v[a, j] > 0.0 else 0.0
-                elif op == 17:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = 1.0 if m[a, j, k] > 0.0 else 0.0
-                elif op == 18:
-                    x = s[a]
-                    for j in range(F):
-                        v[o, j] = x * v[b, j]
-                elif op == 19:
-                    x = s[a]
-                    for j in range(F):
-                        v[o, j] = x
-                elif op == 20:
-                    for j in range(F):
-                        v[o, j] = 1.0 / v[a, j]
-                elif op == 21:
-                    acc = 0.0
-                    for j in range(F):
-                        acc += v[a, j] * v[a, j]
-                    s[o] = math.sqrt(acc)
-                elif op == 22:
-                    for j in range(F):
-                        v[o, j] = abs(v[a, j])
-                elif op == 23:
-                    for j in range(F):
-                        v[o, j] = v[a, j] + v[b, j]
-                elif op == 24:
-                    for j in range(F):
-                        v[o, j] = v[a, j] - v[b, j]
-                elif op == 25:
-                    for j in range(F):
-                        v[o, j] = v[a, j] * v[b, j]
-                elif op == 26:
-                    for j in range(F):
-                        v[o, j] = v[a, j] / v[b, j]
-                elif op == 27:
-                    acc = 0.0
-                    for j in range(F):
-                        acc += v[a, j] * v[b, j]
-                    s[o] = acc
-                elif op == 28:
-                    for j in range(F):
-                        x = v[a, j]
-                        for k in range(F):
-                            m[o, j, k] = x * v[b, k]
-                elif op == 29:
-                    x = s[a]
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = x * m[b, j, k]
-                elif op == 30:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = 1.0 / m[a, j, k]
-                elif op == 31:
-                    for j in range(F):
-                        acc = 0.0
-                        for k in range(F):
-                            acc += m[a, j, k] * v[b, k]
-                        tv[j] = acc
-                    for j in range(F):
-                        v[o, j] = tv[j]
-                elif op == 32:
-                    for j in range(F):
-                        x = v[a, j]
-                        for k in range(F):
-                            m[o, j, k] = x
-                elif op == 33:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = v[a, k]
-                elif op == 34:
-                    acc = 0.0
-                    for j in range(F):
-                        for k in range(F):
-                            acc += m[a, j, k] * m[a, j, k]
-                    s[o] = math.sqrt(acc)
-                elif op == 35:
-                    for k in range(F):
-                        acc = 0.0
-                        for j in range(F):
-                            acc += m[a, j, k] * m[a, j, k]
-                        v[o, k] = math.sqrt(acc)
-                elif op == 36:
-                    for j in range(F):
-                        acc = 0.0
-                        for k in range(F):
-                            acc += m[a, j, k] * m[a, j, k]
-                        v[o, j] = math.sqrt(acc)
-                elif op == 37:
-                    for j in range(F):
-                        for k in range(F):
-                            tm[j, k] = m[a, k, j]
-                    m[o, :, :] = tm
-                elif op == 38:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = abs(m[a, j, k])
-                elif op == 39:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = m[a, j, k] + m[b, j, k]
-                elif op == 40:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = m[a, j, k] - m[b, j, k]
-                elif op == 41:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = m[a, j, k] * m[b, j, k]
-                elif op == 42:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = m[a, j, k] / m[b, j, k]
-                elif op == 43:
-                    for j in range(F):
-                        for k in range(F):
-                            acc = 0.0
-                            for t in range(F):
-                                acc += m[a, j, t] * m[b, t, k]
-                            tm[j, k] = acc
-                    m[o, :, :] = tm
-                # Min/max: NaN and ties resolve to the first operand for scalars and
-                # vectors, to the second for matrices.
-                elif op == 44:
-                    x = s[a]
-                    y = s[b]
-                    s[o] = y if y < x else x
-                elif op == 45:
-                    for j in range(F):
-                        x = v[a, j]
-                        y = v[b, j]
-                        v[o, j] = y if y < x else x
-                elif op == 46:
-                    for j in range(F):
-                        for k in range(F):
-                            x = m[a, j, k]
-                            y = m[b, j, k]
-                            m[o, j, k] = x if x < y else y
-                elif op == 47:
-                    x = s[a]
-                    y = s[b]
-                    s[o] = y if x < y else x
-                elif op == 48:
-                    for j in range(F):
-                        x = v[a, j]
-                        y = v[b, j]
-                        v[o, j] = y if x < y else x
-                elif op == 49:
-                    for j in range(F):
-                        for k in range(F):
-                            x = m[a, j, k]
-                            y = m[b, j, k]
-                            m[o, j, k] = x if x > y else y
-                elif op == 50:
-                    acc = 0.0
-                    for j in range(F):
-                        acc += v[a, j]
-                    s[o] = acc / F
-                elif op == 51:
-                    acc = 0.0
-                    for j in range(F):
-                        for k in range(F):
-                            acc += m[a, j, k]
-                    s[o] = acc / (F * F)
-                elif op == 52:
-                    for j in range(F):
-                        acc = 0.0
-                        for k in range(F):
-                            acc += m[a, j, k]
-                        v[o, j] = acc / F
-                # Standard deviations: one pass, E[x^2] - E[x]^2; a negative
-                # difference gives NaN, as in the reference.
-                elif op == 53:
-                    for j in range(F):
-                        acc = 0.0
-                        acc2 = 0.0
-                        for k in range(F):
-                            acc += m[a, j, k]
-                            acc2 += m[a, j, k] * m[a, j, k]
-                        mean = acc / F
-                        v[o, j] = math.sqrt(acc2 / F - mean * mean)
-                elif op == 54:
-                    acc = 0.0
-                    acc2 = 0.0
-                    for j in range(F):
-                        acc += v[a, j]
-                        acc2 += v[a, j] * v[a, j]
-                    mean = acc / F
-                    s[o] = math.sqrt(acc2 / F - mean * mean)
-                elif op == 55:
-                    acc = 0.0
-                    acc2 = 0.0
-                    for j in range(F):
-                        for k in range(F):
-                            acc += m[a, j, k]
-                            acc2 += m[a, j, k] * m[a, j, k]
-                    mean = acc / (F * F)
-                    s[o] = math.sqrt(acc2 / (F * F) - mean * mean)
-                elif op == 56:
-                    s[o] = data[pc, 0]
-                elif op == 57:
-                    v[o, _index(F, data[pc, 0])] = data[pc, 1]
-                elif op == 58:
-                    m[o, _index(F, data[pc, 0]), _index(F, data[pc, 1])] = data[pc, 2]
-                # Random draws: vectors in index order, matrices row-major, as the reference.
-                elif op == 59:
-                    s[o] = prng.uniform(rng, data[pc, 0], data[pc, 1])
-                elif op == 60:
-                    for j in range(F):
-                        v[o, j] = prng.uniform(rng, data[pc, 0], data[pc, 1])
-                elif op == 61:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = prng.uniform(rng, data[pc, 0], data[pc, 1])
-                elif op == 62:
-                    s[o] = prng.gaussian(rng, data[pc, 0], data[pc, 1])
-                elif op == 63:
-                    for j in range(F):
-                        v[o, j] = prng.gaussian(rng, data[pc, 0], data[pc, 1])
-                elif op == 64:
-                    for j in range(F):
-                        for k in range(F):
-                            m[o, j, k] = prng.gaussian(rng, data[pc, 0], data[pc, 1])
-            # The phase's instructions are done: move to the next phase.
-            if phase == _SETUP:
-                phase = _TRAIN_PREDICT if n_epochs > 0 else _DONE
-            elif phase == _TRAIN_PREDICT:
-                if classify:
-                    # The learner sees the probability, not the logit.
-                    s[PREDICTION_SCALAR] = _sigmoid(s[PREDICTION_SCALAR])
-                n_steps += 1
-                if record:
-                    predictions[t, epoch * (n_train + n_valid) + e] = s[PREDICTION_SCALAR]
-                error = abs(train_y[d, orders[d, epoch, e]] - s[PREDICTION_SCALAR])
-                # NaN or too large: stop before Learn, keeping the best earlier epoch.
-                phase = _TRAIN_LEARN if error <= max_abs_error else _DONE
-            elif phase == _TRAIN_LEARN:
-                e += 1
-                if e == n_train:
-                    phase = _VALID_PREDICT
-                    e = 0
-                    loss = 0.0
-                else:
-                    phase = _TRAIN_PREDICT
-            else:
-                prediction = s[PREDICTION_SCALAR]
-                if record:
-                    predictions[t, epoch * (n_train + n_valid) + n_train + e] = prediction
-                label = valid_y[d, e]
-                e += 1
-                if classify:
-                    # NaN > 0.5 is false: a NaN logit counts as class 0, it does not stop.
-                    if (label > 0.5) != (_sigmoid(prediction) > 0.5):
-                        loss += 1.0
-                    if e == n_valid:
-                        best = max(best, 1.0 - loss / n_valid)
-                else:
-                    error = label - prediction
-                    loss += error * error
-                    if not abs(error) <= max_abs_error:
-                        e = n_valid  # this epoch's fitness is 0
-                    elif e == n_valid:
-                        best = max(best, _rms_fitness(loss, n_valid))
-                if e == n_valid:
-                    epoch += 1
-                    e = 0
-                    phase = _TRAIN_PREDICT if epoch < n_epochs else _DONE
-            if phase == _DONE:
-                break
-            # Reset the reserved addresses for the next phase (paper §3.1).
-            # Element by element: an array view would cost a reference count.
-            if phase == _VALID_PREDICT:
-                for f in range(F):
-                    v[FEATURES_VECTOR, f] = valid_x[d, e, f]
-                s[LABEL_SCALAR] = 0.0
-            else:
-                i = orders[d, epoch, e]
-                for f in range(F):
-                    v[FEATURES_VECTOR, f] = train_x[d, i, f]
-                s[LABEL_SCALAR] = train_y[d, i] if phase == _TRAIN_LEARN else 0.0
-        fitness[t] = best
-        steps[t] = n_steps
+    return _build_kernel(int(features))
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
-    # Read-only like `TaskSet` arrays, so `run_kernel` is not compiled twice.
+    # Read-only like `TaskSet` arrays, so the kernel is not compiled twice.
     array.flags.writeable = False
     return array
 
 
 def _memory_banks(memory: Memory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Uninitialised: the kernel zeroes the banks before each task.
     f = memory.features
     return (
-        np.zeros(memory.n_scalars),
-        np.zeros((memory.n_vectors, f)),
-        np.zeros((memory.n_matrices, f, f)),
+        np.empty(memory.n_scalars),
+        np.empty((memory.n_vectors, f)),
+        np.empty((memory.n_matrices, f, f)),
     )
 
 
@@ -555,7 +616,7 @@ def run_setup(
     s, v, m = _memory_banks(memory)
     f = memory.features
     # A task with zero epochs: the kernel runs Setup and stops.
-    run_kernel(
+    kernel_for(f)(
         program.code, program.data, *program.sizes, s, v, m,
         _frozen(np.zeros((1, 1, f))), _frozen(np.zeros((1, 1))),
         _frozen(np.zeros((1, 1, f))), _frozen(np.zeros((1, 1))),
@@ -588,7 +649,7 @@ def run_tasks(
     fitness = np.zeros(n_tasks)
     steps = np.zeros(n_tasks, dtype=np.int64)
     predictions = np.empty((n_tasks, tasks.epochs * (tasks.N + tasks.M))) if record else _NO_RECORD
-    run_kernel(
+    kernel_for(tasks.F)(
         program.code, program.data, *program.sizes, *_memory_banks(memory),
         tasks.train_x, tasks.train_y, tasks.valid_x, tasks.valid_y, tasks.orders, tasks.seeds,
         start, stop, tasks.eval_type == "accuracy", float(max_abs_error),

@@ -68,8 +68,8 @@ def flip_and_squash(rms: float) -> float:
 
 
 def sigmoid(x: float) -> float:
-    with np.errstate(all="ignore"):
-        return float(1.0 / (1.0 + np.exp(-np.float64(x))))
+    # libm's exp, as the compiled interpreter: numpy's SIMD exp may differ in the last bit.
+    return 1.0 / (1.0 + _libm(math.exp, -float(x), overflow=math.inf))
 
 
 def _total(values) -> float:
@@ -285,6 +285,25 @@ class Executor:
 
     def _index(self, fraction: float) -> int:
         return int(np.float32(self.memory.features) * np.float32(fraction))
+
+
+def run_setup(
+    program: Program, memory: Memory, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run only Setup on zeroed memory and return the scalars, vectors and matrices;
+    ``seed`` seeds the generator of the random ops.
+
+    Example:
+        >>> from evoforge.algorithms.text import from_text
+        >>> mem = Memory(3, 2, 1, features=2)
+        >>> p = from_text("def Setup():\\n    s2 = 2.5\\n    v1 = bcast(s2)", mem)
+        >>> s, v, m = run_setup(p, mem)
+        >>> v[1].tolist()
+        [2.5, 2.5]
+    """
+    ex = Executor(program, memory, seed)
+    ex.run(0)
+    return ex.s, ex.v, ex.m
 
 
 def run_tasks(
