@@ -18,7 +18,8 @@ LINEAR_DEMO = Path(__file__).parent.parent / "configs" / "automl_zero" / "linear
 def test_shipped_configs_build(path):
     setup = build_domain(load_config(path))
     assert setup.selector is not None
-    assert setup.evaluator.tasks.F == setup.space.memory.features
+    features = setup.space.memory.features
+    assert features == setup.evaluator.tasks.F
 
 
 def test_linear_demo_matches_googles_demo():
@@ -41,9 +42,11 @@ def broken(tmp_path, edit):
 @pytest.mark.parametrize(
     ("edit", "field", "message"),
     [
-        (lambda t: t["learn"].update(ops=["SCALAR_SUM", "VECTOR_CROSS"]), "automl_zero.learn.ops[1]", "unknown op"),
+        (lambda t: t["learn"].update(ops=["SCALAR_SUM", "VECTOR_CROSS"]),
+         "automl_zero.learn.ops[1]", "unknown op"),
         (lambda t: t["setup"].update(size=-1), "automl_zero.setup.size", ">= 0"),
-        (lambda t: t["predict"].update(size=2, init_size=1), "automl_zero.predict.init_size", "unknown key"),
+        (lambda t: t["predict"].update(size=2, init_size=1),
+         "automl_zero.predict.init_size", "unknown key"),
         (lambda t: t["learn"].pop("size") and t["learn"].update(min_size=5, max_size=3),
          "automl_zero.learn.init_size", "min_size <= init_size"),
         (lambda t: t["search_tasks"].pop("type"), "automl_zero.search_tasks.type", "missing"),
