@@ -122,3 +122,10 @@ def test_numpy_and_numba_evaluators_agree(evaluator):
         evaluator.evaluate(program(SGD)).per_task, rel=1e-12
     )
     assert reference.fingerprint(program(SGD)) == evaluator.fingerprint(program(SGD))
+
+
+def test_time_cap_stops_slow_evaluations(evaluator):
+    capped = ProgramEvaluator(MEMORY, evaluator.tasks, time_cap_seconds=1e-9)
+    result = capped.evaluate(program(SGD))
+    assert result.fitness == 0.0 and "time cap" in result.error
+    assert len(result.per_task) == 1  # stopped after the first task

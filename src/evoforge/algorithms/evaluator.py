@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 
 import numba
@@ -55,11 +56,51 @@ def _hash_predictions(predictions: np.ndarray) -> int:
     return np.array([h]).view(np.int64)[0]
 
 
-def combine(fitnesses: np.ndarray, mode: str) -> float:
+def combine(fitnesses: list[float], mode: str) -> float:
     """Combine per-task fitnesses by ``"mean"`` or ``"median"`` (upper middle)."""
     if mode == "mean":
-        return float(np.mean(fitnesses))
-    return float(np.sort(fitnesses)[len(fitnesses) // 2])
+        return math.fsum(fitnesses) / len(fitnesses)
+    return sorted(fitnesses)[len(fitnesses) // 2]
+
+
+class _CompiledRunner:
+    """Runs the compiled kernel on one `TaskSet`, reusing memory banks and
+    output buffers: at tens of thousands of calls per second, allocating and
+    wrapping results would cost more than a fingerprint's whole run."""
+
+    def __init__(self, memory: Memory, tasks, max_abs_error: float, record: bool):
+        from evoforge.algorithms.interpreter_numba import kernel_for
+
+        F = tasks.F
+        self.kernel = kernel_for(F)
+        self.banks = (
+            np.zeros(memory.n_scalars),
+            np.zeros((memory.n_vectors, F)),
+            np.zeros((memory.n_matrices, F, F)),
+        )
+        self.arrays = (tasks.train_x, tasks.train_y, tasks.valid_x, tasks.valid_y, tasks.orders)
+        self.seeds = tasks.seeds
+        self.classify = tasks.eval_type == "accuracy"
+        self.max_abs_error = max_abs_error
+        self.fitness = np.zeros(tasks.D)
+        self.steps = np.zeros(tasks.D, dtype=np.int64)
+        shape = (tasks.D, tasks.epochs * (tasks.N + tasks.M)) if record else (0, 0)
+        self.predictions = np.zeros(shape)
+
+    def __call__(self, program: Program, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-task fitnesses and training steps on tasks ``start..stop`` (views
+        of the runner's buffers, valid until the next call)."""
+        if start == 0 and stop == len(self.fitness):
+            fitness, steps = self.fitness, self.steps
+        else:
+            fitness, steps = self.fitness[start:stop], self.steps[start:stop]
+        s, v, m = self.banks
+        train_x, train_y, valid_x, valid_y, orders = self.arrays
+        self.kernel(program.code, program.data, program.sizes[0], program.sizes[1],
+                    program.sizes[2], s, v, m, train_x, train_y, valid_x, valid_y, orders,
+                    self.seeds, start, stop, self.classify, self.max_abs_error,
+                    fitness, steps, self.predictions)  # fmt: skip
+        return fitness, steps
 
 
 class ProgramEvaluator:
@@ -103,22 +144,41 @@ class ProgramEvaluator:
         self.interpreter = interpreter
         n_train, n_valid = fec_examples
         self.fec_tasks = tasks.subset([0]).head(min(n_train, tasks.N), min(n_valid, tasks.M))
+        self._runners: dict[str, _CompiledRunner] = {}
 
-    def _run(self, program: Program, tasks, start: int, stop: int, record: bool = False):
+    def __getstate__(self) -> dict:
+        # Compiled kernels and buffers are rebuilt in each worker process.
+        return {**self.__dict__, "_runners": {}}
+
+    def _runner(self, which: str) -> _CompiledRunner:
+        runner = self._runners.get(which)
+        if runner is None:
+            tasks = self.fec_tasks if which == "fec" else self.tasks
+            runner = _CompiledRunner(self.memory, tasks, self.max_abs_error, which == "fec")
+            self._runners[which] = runner
+        return runner
+
+    def _run(self, program: Program, start: int, stop: int) -> tuple[list[float], int]:
         if self.interpreter == "numpy":
-            return interpreter_numpy.run_tasks(
-                program, self.memory, tasks, start, stop, self.max_abs_error, record
+            result = interpreter_numpy.run_tasks(
+                program, self.memory, self.tasks, start, stop, self.max_abs_error
             )
-        from evoforge.algorithms import interpreter_numba
-
-        return interpreter_numba.run_tasks(
-            program, self.memory, tasks, start, stop, self.max_abs_error, record
-        )
+            fitness, steps = result.fitness, result.steps
+        else:
+            fitness, steps = self._runner("search")(program, start, stop)
+        return fitness.tolist(), sum(steps.tolist())
 
     def fingerprint(self, program: Program) -> int:
         """A 64-bit hash of the program's predictions on the fixed FEC examples."""
-        result = self._run(program, self.fec_tasks, 0, 1, record=True)
-        return int(_hash_predictions(result.predictions))
+        if self.interpreter == "numpy":
+            predictions = interpreter_numpy.run_tasks(
+                program, self.memory, self.fec_tasks, max_abs_error=self.max_abs_error, record=True
+            ).predictions
+        else:
+            runner = self._runner("fec")
+            runner(program, 0, 1)
+            predictions = runner.predictions
+        return int(_hash_predictions(predictions))
 
     def _chunks(self, budget: Budget) -> list[tuple[int, int]]:
         D = self.tasks.D
@@ -135,9 +195,9 @@ class ProgramEvaluator:
         cost = 0
         try:
             for lo, hi in self._chunks(budget):
-                result = self._run(program, self.tasks, lo, hi)
-                fitness.extend(result.fitness.tolist())
-                cost += int(result.steps.sum())
+                task_fitness, steps = self._run(program, lo, hi)
+                fitness.extend(task_fitness)
+                cost += steps
                 elapsed = time.perf_counter() - started
                 if (
                     self.time_cap_seconds is not None
@@ -152,7 +212,7 @@ class ProgramEvaluator:
                     and self.hurdle_tasks is not None
                     and len(fitness) == self.hurdle_tasks < self.tasks.D
                 ):
-                    partial = combine(np.array(fitness), self.combine)
+                    partial = combine(fitness, self.combine)
                     if partial < budget.hurdle:
                         return Evaluation(
                             partial, tuple(fitness), cost, early_stopped=True, wall_time=elapsed
@@ -162,7 +222,7 @@ class ProgramEvaluator:
                 MIN_FITNESS, (), cost, error=str(error), wall_time=time.perf_counter() - started
             )
         return Evaluation(
-            combine(np.array(fitness), self.combine),
+            combine(fitness, self.combine),
             tuple(fitness),
             cost,
             wall_time=time.perf_counter() - started,
