@@ -27,6 +27,7 @@ from evoforge.algorithms.evaluator import COMBINE_MODES, INTERPRETERS, ProgramEv
 from evoforge.algorithms.mutator import MUTATIONS, Mutator
 from evoforge.algorithms.ops import op_by_name
 from evoforge.algorithms.program import COMPONENTS, Memory, Program
+from evoforge.algorithms.simplify import simplify
 from evoforge.algorithms.space import ProgramSpace
 from evoforge.algorithms.text import ProgramSyntaxError, from_text
 from evoforge.config import ConfigError, Section
@@ -177,7 +178,7 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
             raise select_section.error("features", f"expected {memory.features} like search_tasks")
         select_evaluator = ProgramEvaluator(memory, select_tasks, **evaluator_options)
         selector = _Selector(select_evaluator)
-    return DomainSetup(space, evaluator, selector, _describe, s.finish())
+    return DomainSetup(space, evaluator, selector, _Describer(space), s.finish())
 
 
 class _Selector:
@@ -190,11 +191,23 @@ class _Selector:
         return self.evaluator.evaluate(program).fitness
 
 
-def _describe(program: Program) -> str:
-    setup, predict, learn = program.sizes
-    return (
-        f"{setup + predict + learn} instructions (Setup {setup}, Predict {predict}, Learn {learn})"
-    )
+class _Describer:
+    """Sizes and the simplified program (dead code removed, Supplement S8),
+    for the header of ``best.txt``."""
+
+    def __init__(self, space: ProgramSpace):
+        self.space = space
+
+    def __call__(self, program: Program) -> str:
+        setup, predict, learn = program.sizes
+        simplified = simplify(program, self.space.memory)
+        return "\n".join(
+            [
+                f"{len(program)} instructions (Setup {setup}, Predict {predict}, Learn {learn}), "
+                f"{len(simplified)} of them can affect a prediction:",
+                *self.space.to_text(simplified).splitlines(),
+            ]
+        )
 
 
 register_domain("automl_zero", build)

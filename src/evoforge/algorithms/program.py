@@ -28,6 +28,10 @@ COMPONENTS = ("setup", "predict", "learn")
 LABEL_SCALAR = 0
 PREDICTION_SCALAR = 1
 FEATURES_VECTOR = 0
+# Multiclass tasks predict and learn vectors instead (§4.3: "labels and outputs
+# are now vectors"): logits in v1, the one-hot label in v2 (our choice of addresses).
+PREDICTION_VECTOR = 1
+LABEL_VECTOR = 2
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-EVAL_TYPES = ("rms", "accuracy")
+EVAL_TYPES = ("rms", "accuracy", "multiclass")
 
 # Child streams of a task's SeedSequence, by position in this tuple.
 STREAMS = ("model", "train", "valid", "order", "program")
@@ -148,6 +148,7 @@ def _check_batch(
     valid_y: np.ndarray,
     orders: np.ndarray,
     eval_type: str,
+    n_classes: Any,
 ) -> None:
     """Check the shapes and contents of stacked ``(D, ...)`` task arrays."""
     d, n, f = train_x.shape
@@ -176,6 +177,24 @@ def _check_batch(
         for name, y in (("train_y", train_y), ("valid_y", valid_y)):
             if not np.isin(y, (0.0, 1.0)).all():
                 raise ValueError(f"{name} must hold 0.0/1.0 labels for eval_type 'accuracy'")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
+        raise ValueError(f"n_classes must be an integer, got {n_classes!r}")
+    if eval_type != "multiclass":
+        if n_classes != 2:
+            raise ValueError(f"n_classes must be 2 for eval_type {eval_type!r}, got {n_classes}")
+        return
+    # The logits and the one-hot label fill entries 0..n_classes-1 of a feature-sized vector.
+    if not 2 <= n_classes <= f:
+        raise ValueError(
+            f"n_classes must lie in [2, F={f}] for eval_type 'multiclass', got {n_classes}"
+        )
+    for name, y in (("train_y", train_y), ("valid_y", valid_y)):
+        # The compiled interpreter writes the one-hot label at index y without bounds checks.
+        if not np.isin(y, np.arange(n_classes)).all():
+            raise ValueError(
+                f"{name} must hold class indices 0.0..{n_classes - 1}.0 for eval_type "
+                f"'multiclass' with n_classes={n_classes}"
+            )
 
 
 # Per-task arrays: element kind and dimensions in a `Task` (a `TaskSet` adds the task axis).
@@ -192,13 +211,18 @@ _ARRAYS = {
 class Task:
     """One task: ``train_x (N, F)``, ``train_y (N,)``, ``valid_x (M, F)``, ``valid_y (M,)``,
     ``orders (E, N)`` (example order per epoch), the in-program generator's ``seed``,
-    ``eval_type`` ("rms" or "accuracy") and a readable ``name``.
+    ``eval_type`` (one of `EVAL_TYPES`), a readable ``name`` and ``n_classes``: the
+    number of classes K of a ``"multiclass"`` task, whose labels are class indices
+    0.0..K-1 (2 <= K <= F); 2 for the other types.
 
     Example:
         >>> t = Task(np.ones((2, 3)), np.zeros(2), np.ones((1, 3)), np.zeros(1),
         ...          np.arange(2)[None], 1, "rms", "ones")
         >>> t
         Task('ones', N=2, M=1, F=3, epochs=1, eval_type='rms')
+        >>> Task(np.ones((2, 3)), np.array([2.0, 0.0]), np.ones((1, 3)), np.ones(1),
+        ...      np.arange(2)[None], 1, "multiclass", "three", n_classes=3)
+        Task('three', N=2, M=1, F=3, epochs=1, eval_type='multiclass', n_classes=3)
     """
 
     train_x: np.ndarray
@@ -209,11 +233,15 @@ class Task:
     seed: int
     eval_type: str
     name: str
+    n_classes: int = 2
 
     def __post_init__(self) -> None:
         for name, (kind, ndim) in _ARRAYS.items():
             object.__setattr__(self, name, _frozen(name, getattr(self, name), kind, ndim))
-        _check_batch(*(getattr(self, name)[None] for name in _ARRAYS), self.eval_type)
+        _check_batch(
+            *(getattr(self, name)[None] for name in _ARRAYS), self.eval_type, self.n_classes
+        )
+        object.__setattr__(self, "n_classes", int(self.n_classes))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if not 0 <= self.seed < 2**64:
@@ -228,8 +256,13 @@ class Task:
         n, f = self.train_x.shape
         return (
             f"Task({self.name!r}, N={n}, M={self.valid_x.shape[0]}, F={f}, "
-            f"epochs={self.orders.shape[0]}, eval_type={self.eval_type!r})"
+            f"epochs={self.orders.shape[0]}, {_eval_text(self.eval_type, self.n_classes)})"
         )
+
+
+def _eval_text(eval_type: str, n_classes: int) -> str:
+    classes = f", n_classes={n_classes}" if eval_type == "multiclass" else ""
+    return f"eval_type={eval_type!r}{classes}"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -237,9 +270,10 @@ class TaskSet:
     """D tasks of equal shape stacked for a compiled interpreter.
 
     ``train_x (D, N, F)``, ``train_y (D, N)``, ``valid_x (D, M, F)``, ``valid_y (D, M)``
-    are float64 (binary classification labels are 0.0/1.0); ``orders (D, E, N)`` int64
-    is the example order per epoch (epoch 0 is ``arange(N)``); ``seeds (D,)`` uint64
-    seeds each task's in-program random generator.
+    are float64 (binary classification labels are 0.0/1.0, multiclass labels the class
+    indices 0.0..n_classes-1); ``orders (D, E, N)`` int64 is the example order per
+    epoch (epoch 0 is ``arange(N)``); ``seeds (D,)`` uint64 seeds each task's
+    in-program random generator. ``eval_type`` and ``n_classes`` are as in `Task`.
 
     Example:
         >>> from evoforge.data import linear_tasks
@@ -258,11 +292,13 @@ class TaskSet:
     seeds: np.ndarray
     eval_type: str
     names: tuple[str, ...]
+    n_classes: int = 2
 
     def __post_init__(self) -> None:
         for name, (kind, ndim) in _ARRAYS.items():
             object.__setattr__(self, name, _frozen(name, getattr(self, name), kind, ndim + 1))
-        _check_batch(*(getattr(self, name) for name in _ARRAYS), self.eval_type)
+        _check_batch(*(getattr(self, name) for name in _ARRAYS), self.eval_type, self.n_classes)
+        object.__setattr__(self, "n_classes", int(self.n_classes))
         seeds = _frozen("seeds", self.seeds, "uint", 1)
         if seeds.shape != (self.D,):
             raise ValueError(f"seeds must have shape ({self.D},), got {seeds.shape}")
@@ -286,11 +322,11 @@ class TaskSet:
         if not tasks:
             raise ValueError("tasks must contain at least one Task")
         shapes = {tuple(getattr(t, name).shape for name in _ARRAYS) for t in tasks}
-        types = {t.eval_type for t in tasks}
+        types = {(t.eval_type, t.n_classes) for t in tasks}
         if len(shapes) > 1 or len(types) > 1:
             raise ValueError(
-                "tasks must share array shapes and eval_type to be stacked, "
-                f"got shapes {sorted(shapes)} and eval_types {sorted(types)}"
+                "tasks must share array shapes, eval_type and n_classes to be stacked, "
+                f"got shapes {sorted(shapes)} and (eval_type, n_classes) {sorted(types)}"
             )
         stacked = {name: np.stack([getattr(t, name) for t in tasks]) for name in _ARRAYS}
         return cls(
@@ -298,6 +334,7 @@ class TaskSet:
             seeds=np.array([t.seed for t in tasks], dtype=np.uint64),
             eval_type=tasks[0].eval_type,
             names=tuple(t.name for t in tasks),
+            n_classes=tasks[0].n_classes,
         )
 
     @property
@@ -344,6 +381,7 @@ class TaskSet:
             seed=int(self.seeds[i]),
             eval_type=self.eval_type,
             name=self.names[i],
+            n_classes=self.n_classes,
         )
 
     def subset(self, idx: int | slice | Sequence[int] | np.ndarray) -> TaskSet:
@@ -361,6 +399,7 @@ class TaskSet:
             seeds=self.seeds[sel],
             eval_type=self.eval_type,
             names=tuple(self.names[i] for i in sel),
+            n_classes=self.n_classes,
         )
 
     def head(self, n_train: int, n_valid: int) -> TaskSet:
@@ -388,6 +427,7 @@ class TaskSet:
             seeds=self.seeds,
             eval_type=self.eval_type,
             names=self.names,
+            n_classes=self.n_classes,
         )
 
     def _indices(self, idx: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
@@ -408,5 +448,5 @@ class TaskSet:
         names = self.names if self.D <= 3 else (*self.names[:2], "...", self.names[-1])
         return (
             f"TaskSet(D={self.D}, N={self.N}, M={self.M}, F={self.F}, epochs={self.epochs}, "
-            f"eval_type={self.eval_type!r}, names={names})"
+            f"{_eval_text(self.eval_type, self.n_classes)}, names={names})"
         )
