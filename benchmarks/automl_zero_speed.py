@@ -14,16 +14,18 @@ Prints one JSON line per figure:
 - ``time_to_solution_summary``: solved count and median seconds.
 
 Usage:
-    python benchmarks/automl_zero_speed.py --individuals 200000 --seeds 5 --max-seconds 900
+    python benchmarks/automl_zero_speed.py --individuals 200000 --seeds 5 --jobs 2 --max-seconds 600
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from evoforge.algorithms.ops import OPS
@@ -80,33 +82,46 @@ def throughput(args, workdir: Path) -> None:
             emit(figure="fec_hit_rate", config="linear_demo", hit_rate=round(hits, 4))
 
 
+def solve(seed: int, max_seconds: float, workdir: Path) -> dict:
+    """One search until solved or ``max_seconds``; runs in its own process."""
+    overrides = {"run.seed": seed, "run.max_seconds": max_seconds}
+    result, seconds = run(overrides, workdir, f"solve-{seed}")
+    ok = result.stop_reason == "stop_select_fitness" and learn_reads_label(result.best.genome)
+    text = (result.run_dir / "best.txt").read_text()
+    return dict(
+        figure="time_to_solution",
+        config="linear_demo",
+        seed=seed,
+        solved=ok,
+        seconds=round(seconds, 1),
+        individuals=result.n_individuals,
+        individuals_per_s=round(result.n_individuals / seconds),
+        select_fitness=result.best_select,
+        stop_reason=result.stop_reason,
+        best_program=text[text.index("def Setup") :],
+    )
+
+
 def time_to_solution(args, workdir: Path) -> None:
-    times, solved = [], 0
-    for seed in range(args.seeds):
-        overrides = {"run.seed": seed, "run.max_seconds": args.max_seconds}
-        result, seconds = run(overrides, workdir, f"solve-{seed}")
-        select = result.best_select or 0.0
-        ok = result.stop_reason == "stop_select_fitness" and learn_reads_label(result.best.genome)
-        solved += ok
-        times.append(seconds if ok else float("inf"))
-        text = (result.run_dir / "best.txt").read_text()
-        emit(
-            figure="time_to_solution",
-            config="linear_demo",
-            seed=seed,
-            solved=ok,
-            seconds=round(seconds, 1),
-            individuals=result.n_individuals,
-            select_fitness=select,
-            stop_reason=result.stop_reason,
-            best_program=text[text.index("def Setup") :],
-        )
+    # Each seed is a separate one-core process; --jobs runs several at once on
+    # a machine with that many idle cores.
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [
+            pool.submit(solve, seed, args.max_seconds, workdir)
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
+        ]
+        results = [future.result() for future in futures]
+    for line in results:
+        emit(**line)
+    times = [r["seconds"] if r["solved"] else float("inf") for r in results]
+    solved = sum(r["solved"] for r in results)
     emit(
         figure="time_to_solution_summary",
         config="linear_demo",
         seeds=args.seeds,
         solved=solved,
         median_seconds=statistics.median(times),
+        jobs=args.jobs,
     )
 
 
@@ -114,7 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--individuals", type=int, default=200_000)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=900.0)
+    parser.add_argument("--jobs", type=int, default=1, help="seeds searched at once")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-solution", action="store_true")
     args = parser.parse_args()
