@@ -2,7 +2,8 @@
 
 Random programs use all 65 ops with random addresses and constants, so most of
 them produce NaN, infinities or huge values somewhere: the early-stopping
-paths get as much exercise as the arithmetic.
+paths get as much exercise as the arithmetic. Tasks are regression, binary or
+multiclass classification.
 """
 
 from __future__ import annotations
@@ -69,18 +70,22 @@ def programs(draw, memory: Memory) -> Program:
 
 
 @st.composite
-def task_sets(draw, features: int) -> TaskSet:
-    """Two small tasks, regression or binary classification, 1-3 epochs."""
+def task_sets(draw, features: int, eval_types=("rms", "accuracy", "multiclass")) -> TaskSet:
+    """Two small tasks, regression, binary or multiclass classification, 1-3 epochs."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    classify = draw(st.booleans())
+    eval_type = draw(st.sampled_from(eval_types))
+    n_classes = draw(st.integers(2, features)) if eval_type == "multiclass" else 2
     n_train, n_valid, epochs = (
         draw(st.integers(1, 6)),
         draw(st.integers(1, 5)),
         draw(st.integers(1, 3)),
     )
     x = rng.normal(size=(2, n_train + n_valid, features)) * draw(st.sampled_from([0.1, 1.0, 5.0]))
-    y = x @ rng.normal(size=features)
-    if classify:
+    if eval_type == "multiclass":
+        y = np.argmax(x @ rng.normal(size=(features, n_classes)), axis=-1).astype(np.float64)
+    else:
+        y = x @ rng.normal(size=features)
+    if eval_type == "accuracy":
         y = (y > 0).astype(np.float64)
     orders = np.stack(
         [
@@ -95,8 +100,9 @@ def task_sets(draw, features: int) -> TaskSet:
         valid_y=y[:, n_train:],
         orders=orders,
         seeds=rng.integers(0, 2**64, size=2, dtype=np.uint64),
-        eval_type="accuracy" if classify else "rms",
+        eval_type=eval_type,
         names=("a", "b"),
+        n_classes=n_classes,
     )
 
 
@@ -125,6 +131,25 @@ def cases(draw) -> tuple[Program, Memory, TaskSet, dict]:
 @settings(max_examples=300, deadline=None)
 @given(cases())
 def test_random_programs_agree(case) -> None:
+    program, memory, tasks, kwargs = case
+    assert_agree(program, memory, tasks, **kwargs)
+
+
+@st.composite
+def multiclass_cases(draw) -> tuple[Program, Memory, TaskSet, dict]:
+    """Multiclass tasks and a Predict that ends by writing the logits v1, which
+    few random programs do."""
+    program, memory, _, kwargs = draw(cases())
+    tasks = draw(task_sets(memory.features, eval_types=("multiclass",)))
+    logits = draw(instructions(memory).filter(lambda row: OPS[row[0]].output == "v"))
+    setup, predict, learn = (program.rows(c) for c in range(3))
+    program = Program.from_components((setup, [*predict, (*logits[:3], 1, *logits[4:])], learn))
+    return program, memory, tasks, kwargs
+
+
+@settings(max_examples=150, deadline=None)
+@given(multiclass_cases())
+def test_random_multiclass_predictions_agree(case) -> None:
     program, memory, tasks, kwargs = case
     assert_agree(program, memory, tasks, **kwargs)
 

@@ -5,7 +5,7 @@ import pytest
 from evoforge.algorithms.evaluator import ProgramEvaluator, combine
 from evoforge.algorithms.program import Memory
 from evoforge.algorithms.text import from_text
-from evoforge.data.projected import projected_binary_tasks
+from evoforge.data.projected import projected_binary_tasks, projected_multiclass_tasks
 from evoforge.data.regression import linear_tasks
 from evoforge.evolution.space import Budget
 
@@ -109,6 +109,27 @@ def test_classification_uses_accuracy():
     # A constant logit of 0 is class 0 for every example.
     for d, fitness in enumerate(result.per_task):
         assert fitness == pytest.approx(1 - tasks.valid_y[d].mean())
+
+
+def test_multiclass_uses_accuracy_of_the_argmax():
+    memory = Memory(4, 4, 1, features=4)
+    tasks = projected_multiclass_tasks(features=4, n_classes=3, n_tasks=3, n_train=30, n_valid=60)
+    evaluator = ProgramEvaluator(memory, tasks)
+    # Logits [0, 0, 2.5, 0]: class 2 for every example, whatever Learn does.
+    constant = from_text("def Predict():\n    v1[2] = 2.5", memory)
+    for d, fitness in enumerate(evaluator.evaluate(constant).per_task):
+        assert fitness == pytest.approx((tasks.valid_y[d] == 2).mean())
+    # Fingerprints hash predicted classes; the reference agrees.
+    reference = ProgramEvaluator(memory, tasks, interpreter="numpy")
+    assert reference.fingerprint(constant) == evaluator.fingerprint(constant)
+    other = from_text("def Predict():\n    v1[1] = 2.5", memory)
+    assert evaluator.fingerprint(other) != evaluator.fingerprint(constant)
+
+
+def test_multiclass_needs_three_vectors():
+    tasks = projected_multiclass_tasks(features=4, n_classes=3, n_tasks=1, n_train=5, n_valid=5)
+    with pytest.raises(ValueError, match="3 vectors"):
+        ProgramEvaluator(Memory(4, 2, 1, features=4), tasks)
 
 
 def test_median_takes_upper_middle():

@@ -164,3 +164,23 @@ def test_program_that_does_not_fit_the_memory_is_rejected():
     program = from_text("def Predict():\n    s1 = s7 + s7", big)
     with pytest.raises(ValueError, match="s7"):
         simplify(program, MEMORY)
+
+
+def test_multiclass_programs_keep_the_logits():
+    from evoforge.algorithms.text import from_text
+
+    memory = Memory(4, 4, 2, features=4)
+    text = """
+def Setup():
+    m1 = gaussian(0.0, 0.1)
+def Predict():
+    v1 = dot(m1, v0)
+    s2 = dot(v0, v0)
+def Learn():
+    v3 = v2 - v1
+    m0 = outer(v3, v0)
+    m1 = m1 + m0
+"""
+    program = from_text(text, memory)
+    assert simplify(program, memory, multiclass=True).sizes == (1, 1, 3)
+    assert simplify(program, memory).sizes == (0, 0, 0)  # nothing writes s1

@@ -32,11 +32,11 @@ from evoforge.algorithms.space import ProgramSpace
 from evoforge.algorithms.text import ProgramSyntaxError, from_text
 from evoforge.config import ConfigError, Section
 from evoforge.data.datasets import DATASETS, DatasetError
-from evoforge.data.projected import projected_binary_tasks
+from evoforge.data.projected import projected_binary_tasks, projected_multiclass_tasks
 from evoforge.data.regression import affine_tasks, linear_tasks, teacher_tasks
 from evoforge.domains import DomainSetup, register_domain
 
-TASK_TYPES = ("linear", "affine", "teacher", "projected_binary")
+TASK_TYPES = ("linear", "affine", "teacher", "projected_binary", "projected_multiclass")
 
 
 def _ops(section: Section) -> list[int]:
@@ -95,6 +95,21 @@ def _tasks(section: Section, seed: int, split: str, n_tasks_default: int):
         # A seeded sample across all pairs, not the first pairs in sorted order.
         chosen = np.random.default_rng(task_seed).choice(tasks.D, n_tasks, replace=False)
         return tasks.subset(sorted(chosen.tolist()))
+    if kind == "projected_multiclass":
+        # Search and select tasks differ by seed, i.e. by projection (Supplement S5).
+        features = section.get_int("features", 16, min=2)
+        n_classes = section.get_int("n_classes", 10, min=2, max=features)
+        dataset = section.get_str("dataset", "digits", choices=DATASETS)
+        data_dir = section.get_str("data_dir", None)
+        n_train = section.get_int("n_train", 1000, min=1)
+        n_valid = section.get_int("n_valid", 500, min=1)
+        try:
+            return projected_multiclass_tasks(
+                dataset, features=features, n_classes=n_classes, n_tasks=n_tasks,
+                n_train=n_train, n_valid=n_valid, epochs=epochs, seed=task_seed, data_dir=data_dir,
+            )  # fmt: skip
+        except (DatasetError, ValueError) as error:  # missing files, too few examples
+            raise section.error("dataset", str(error)) from None
     features = section.get_int("features", 8, min=1)
     n_train = section.get_int("n_train", 1000, min=1)
     n_valid = section.get_int("n_valid", 100, min=1)
@@ -131,9 +146,11 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     search_tasks = _tasks(
         search_section, int(np.random.SeedSequence([seed, 0]).generate_state(1)[0]), "search", 10
     )
+    # Multiclass tasks reserve v1 (logits) and v2 (label) besides v0 (features).
+    multiclass = search_tasks.eval_type == "multiclass"
     memory = Memory(
         n_scalars=mem.get_int("scalars", 4, min=2),
-        n_vectors=mem.get_int("vectors", 3, min=1),
+        n_vectors=mem.get_int("vectors", 3, min=3 if multiclass else 1),
         n_matrices=mem.get_int("matrices", 1, min=1),
         features=search_tasks.F,
     )
@@ -176,9 +193,19 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         select_tasks = _tasks(select_section, select_seed, "select", 100)
         if memory.features != select_tasks.F:
             raise select_section.error("features", f"expected {memory.features} like search_tasks")
+        if select_tasks.eval_type != search_tasks.eval_type:
+            raise select_section.error(
+                "type", f"expected {search_tasks.eval_type!r} tasks like search_tasks"
+            )
         select_evaluator = ProgramEvaluator(memory, select_tasks, **evaluator_options)
         selector = _Selector(select_evaluator)
-    return DomainSetup(space, evaluator, selector, _Describer(space), s.finish())
+    return DomainSetup(
+        space,
+        evaluator,
+        selector,
+        _Describer(space, search_tasks.eval_type == "multiclass"),
+        s.finish(),
+    )
 
 
 class _Selector:
@@ -195,12 +222,13 @@ class _Describer:
     """Sizes and the simplified program (dead code removed, Supplement S8),
     for the header of ``best.txt``."""
 
-    def __init__(self, space: ProgramSpace):
+    def __init__(self, space: ProgramSpace, multiclass: bool):
         self.space = space
+        self.multiclass = multiclass
 
     def __call__(self, program: Program) -> str:
         setup, predict, learn = program.sizes
-        simplified = simplify(program, self.space.memory)
+        simplified = simplify(program, self.space.memory, self.multiclass)
         return "\n".join(
             [
                 f"{len(program)} instructions (Setup {setup}, Predict {predict}, Learn {learn}), "

@@ -69,10 +69,10 @@ class _CompiledRunner:
     wrapping results would cost more than a fingerprint's whole run."""
 
     def __init__(self, memory: Memory, tasks, max_abs_error: float, record: bool):
-        from evoforge.algorithms.interpreter_numba import kernel_for
+        from evoforge.algorithms.interpreter_numba import eval_arguments, kernel_for
 
         F = tasks.F
-        self.kernel = kernel_for(F)
+        self.kernel = kernel_for(F, tasks.eval_type == "multiclass")
         self.banks = (
             np.zeros(memory.n_scalars),
             np.zeros((memory.n_vectors, F)),
@@ -80,7 +80,7 @@ class _CompiledRunner:
         )
         self.arrays = (tasks.train_x, tasks.train_y, tasks.valid_x, tasks.valid_y, tasks.orders)
         self.seeds = tasks.seeds
-        self.classify = tasks.eval_type == "accuracy"
+        self.eval_code, self.n_classes = eval_arguments(tasks)
         self.max_abs_error = max_abs_error
         self.fitness = np.zeros(tasks.D)
         self.steps = np.zeros(tasks.D, dtype=np.int64)
@@ -98,8 +98,8 @@ class _CompiledRunner:
         train_x, train_y, valid_x, valid_y, orders = self.arrays
         self.kernel(program.code, program.data, program.sizes[0], program.sizes[1],
                     program.sizes[2], s, v, m, train_x, train_y, valid_x, valid_y, orders,
-                    self.seeds, start, stop, self.classify, self.max_abs_error,
-                    fitness, steps, self.predictions)  # fmt: skip
+                    self.seeds, start, stop, self.eval_code, self.n_classes,
+                    self.max_abs_error, fitness, steps, self.predictions)  # fmt: skip
         return fitness, steps
 
 
@@ -133,6 +133,8 @@ class ProgramEvaluator:
             raise ValueError(
                 f"tasks have {tasks.F} features but the memory expects {memory.features}"
             )
+        if tasks.eval_type == "multiclass" and memory.n_vectors < 3:
+            raise ValueError(interpreter_numpy.MULTICLASS_MEMORY_ERROR)
         if hurdle_tasks is not None and not 1 <= hurdle_tasks <= tasks.D:
             raise ValueError(f"hurdle_tasks: expected 1..{tasks.D}, got {hurdle_tasks}")
         self.memory = memory

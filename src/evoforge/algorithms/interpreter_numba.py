@@ -3,9 +3,9 @@
 `run_tasks` computes exactly what `evoforge.algorithms.interpreter_numpy.run_tasks`
 computes (the reference; see ``shared/notes/automl_zero_semantics.md``), with the
 same reduction order and the same libm calls, so the two agree to the last bit
-on almost every program. The work happens in a compiled kernel of arrays and
-scalars only, one per feature size (`kernel_for`), which an evaluator can call
-directly to skip the per-call cost of `run_tasks`.
+on almost every program, multiclass tasks included. The work happens in a
+compiled kernel of arrays and scalars only, one per feature size (`kernel_for`),
+which an evaluator can call directly to skip the per-call cost of `run_tasks`.
 
 Example:
     >>> from evoforge.algorithms.program import Memory
@@ -49,7 +49,9 @@ from evoforge.algorithms.ops import OPS
 from evoforge.algorithms.program import (
     FEATURES_VECTOR,
     LABEL_SCALAR,
+    LABEL_VECTOR,
     PREDICTION_SCALAR,
+    PREDICTION_VECTOR,
     Memory,
     Program,
 )
@@ -73,6 +75,22 @@ _N_OPS = len(OPS)
 # Predictions buffer that tells the kernel not to record.
 _NO_RECORD = np.empty((0, 0))
 
+# The kernel's code for each `TaskSet.eval_type`.
+_RMS, _ACCURACY, _MULTICLASS = 0, 1, 2
+EVAL_CODES = {"rms": _RMS, "accuracy": _ACCURACY, "multiclass": _MULTICLASS}
+
+
+def eval_arguments(tasks) -> tuple[int, int]:
+    """The kernel's ``eval_code`` and ``n_classes`` arguments for a `TaskSet`.
+
+    Example:
+        >>> from evoforge.data.regression import linear_tasks
+        >>> eval_arguments(linear_tasks(1, features=2, n_train=3, n_valid=1))
+        (0, 0)
+    """
+    code = EVAL_CODES[tasks.eval_type]
+    return code, tasks.n_classes if code == _MULTICLASS else 0
+
 
 @_jit
 def _index(features: int, fraction: float) -> int:
@@ -81,7 +99,9 @@ def _index(features: int, fraction: float) -> int:
 
 
 @_jit
-def _check(code, data, sizes, s, v, m, train_x, valid_x, features):
+def _check(
+    code, data, sizes, s, v, m, train_x, valid_x, features, eval_code, n_classes, multiclass
+):
     """Raise ValueError unless the program and the arrays fit each other: the
     kernel indexes memory without bounds checks."""
     n = code.shape[0]
@@ -92,6 +112,17 @@ def _check(code, data, sizes, s, v, m, train_x, valid_x, features):
             raise ValueError("memory banks and tasks must have the kernel's feature size")
     if s.shape[0] < 2 or v.shape[0] < 1 or m.shape[0] < 1:
         raise ValueError("memory needs s0, s1, v0 and m0")
+    if eval_code < _RMS or eval_code > _MULTICLASS:
+        raise ValueError("eval_code must be 0 (rms), 1 (accuracy) or 2 (multiclass)")
+    if (eval_code == _MULTICLASS) != multiclass:
+        raise ValueError("eval_code 2 (multiclass) goes with kernel_for(F, multiclass=True) only")
+    if multiclass:
+        if v.shape[0] < 3:
+            raise ValueError(
+                "multiclass tasks need at least 3 vectors: v0 features, v1 logits, v2 label"
+            )
+        if n_classes < 2 or n_classes > features:
+            raise ValueError("n_classes must lie in [2, F] for multiclass tasks")
     bank = np.array([0, s.shape[0], v.shape[0], m.shape[0]])
     for i in range(n):
         op = code[i, 0]
@@ -120,6 +151,44 @@ def _sigmoid(x):
 
 
 @_jit
+def _softmax_logits(v, n_classes):
+    # In place on v1[0:K], in the reference's order (`interpreter_numpy.softmax`).
+    top = v[PREDICTION_VECTOR, 0]
+    for k in range(1, n_classes):
+        if v[PREDICTION_VECTOR, k] > top:
+            top = v[PREDICTION_VECTOR, k]
+    total = 0.0
+    for k in range(n_classes):
+        x = math.exp(v[PREDICTION_VECTOR, k] - top)
+        v[PREDICTION_VECTOR, k] = x
+        total += x
+    for k in range(n_classes):
+        v[PREDICTION_VECTOR, k] = v[PREDICTION_VECTOR, k] / total
+
+
+@_jit
+def _predicted_class(v, n_classes):
+    # Argmax of v1[0:K]: NaN never wins, ties go to the lowest index, all NaN is class 0.
+    best = 0
+    for k in range(1, n_classes):
+        x = v[PREDICTION_VECTOR, k]
+        y = v[PREDICTION_VECTOR, best]
+        if x > y or (y != y and x == x):
+            best = k
+    return best
+
+
+@_jit
+def _one_hot_error_ok(v, n_classes, label, max_abs_error):
+    # The stopping rule on every class: False if any |onehot_k - p_k| is NaN or too large.
+    for k in range(n_classes):
+        target = 1.0 if k == label else 0.0
+        if not abs(target - v[PREDICTION_VECTOR, k]) <= max_abs_error:
+            return False
+    return True
+
+
+@_jit
 def _rms_fitness(loss, n_valid):
     # FlipAndSquash of the RMS error; 0 for NaN or infinite errors.
     rms = math.sqrt(loss / n_valid)
@@ -128,9 +197,11 @@ def _rms_fitness(loss, n_valid):
     return 1.0 - _TWO_OVER_PI * math.atan(rms)
 
 
-def _build_kernel(F: int):
+def _build_kernel(F: int, multiclass: bool):
     # F is a constant of the compiled code (a closure variable, which numba's
-    # cache keys on): loops over features unroll, a third faster at F = 4.
+    # cache keys on): loops over features unroll, a third faster at F = 4. So is
+    # ``multiclass``: the rms/accuracy kernel carries no multiclass branches (tested
+    # at run time instead, they made it 5-15% slower at F = 4).
     @_jit
     def kernel(
         code,
@@ -149,7 +220,8 @@ def _build_kernel(F: int):
         seeds,
         start,
         stop,
-        classify,
+        eval_code,
+        n_classes,
         max_abs_error,
         fitness,
         steps,
@@ -159,7 +231,9 @@ def _build_kernel(F: int):
         n_train = train_x.shape[1]
         n_valid = valid_x.shape[1]
         n_epochs = orders.shape[1]
-        _check(code, data, np.array([n_setup, n_predict, n_learn]), s, v, m, train_x, valid_x, F)
+        sizes = np.array([n_setup, n_predict, n_learn])
+        _check(code, data, sizes, s, v, m, train_x, valid_x, F, eval_code, n_classes, multiclass)
+        classify = eval_code == _ACCURACY
         record = predictions.shape[0] > 0
         # Instruction ranges of Setup, Predict and Learn, by phase.
         learn_lo = n_setup + n_predict
@@ -465,16 +539,23 @@ def _build_kernel(F: int):
                                 m[o, j, k] = prng.gaussian(rng, data[pc, 0], data[pc, 1])
                 # The phase's instructions are done: move to the next phase.
                 if phase == _TRAIN_PREDICT:
-                    prediction = s[PREDICTION_SCALAR]
-                    if classify:
-                        # The learner sees the probability, not the logit.
-                        prediction = _sigmoid(prediction)
-                        s[PREDICTION_SCALAR] = prediction
+                    # Normalize: the learner sees probabilities, not logits.
+                    if multiclass:
+                        _softmax_logits(v, n_classes)
+                        prediction = float(_predicted_class(v, n_classes))
+                    else:
+                        prediction = s[PREDICTION_SCALAR]
+                        if classify:
+                            prediction = _sigmoid(prediction)
+                            s[PREDICTION_SCALAR] = prediction
                     n_steps += 1
                     if record:
                         predictions[task, epoch * (n_train + n_valid) + e] = prediction
                     # NaN or too large: stop before Learn, keeping the best earlier epoch.
-                    if not abs(task_train_y[i] - prediction) <= max_abs_error:
+                    if multiclass:
+                        if not _one_hot_error_ok(v, n_classes, int(task_train_y[i]), max_abs_error):
+                            break
+                    elif not abs(task_train_y[i] - prediction) <= max_abs_error:
                         break
                     phase = _TRAIN_LEARN
                 elif phase == _TRAIN_LEARN:
@@ -485,12 +566,20 @@ def _build_kernel(F: int):
                         e = 0
                         loss = 0.0
                 elif phase == _VALID_PREDICT:
-                    prediction = s[PREDICTION_SCALAR]
+                    if multiclass:
+                        prediction = float(_predicted_class(v, n_classes))
+                    else:
+                        prediction = s[PREDICTION_SCALAR]
                     if record:
                         predictions[task, epoch * (n_train + n_valid) + n_train + e] = prediction
                     label = task_valid_y[e]
                     e += 1
-                    if classify:
+                    if multiclass:
+                        if prediction != label:
+                            loss += 1.0
+                        if e == n_valid:
+                            best = max(best, 1.0 - loss / n_valid)
+                    elif classify:
                         # NaN > 0.5 is false: a NaN logit counts as class 0, it does not stop.
                         if (label > 0.5) != (_sigmoid(prediction) > 0.5):
                             loss += 1.0
@@ -513,7 +602,8 @@ def _build_kernel(F: int):
                     if n_epochs == 0:
                         break
                     phase = _TRAIN_PREDICT
-                # Reset the reserved addresses for the next phase (paper §3.1).
+                # Reset the reserved addresses for the next phase (paper §3.1); a
+                # multiclass label is the one-hot v2 in Learn, and s0 stays 0.
                 if phase == _VALID_PREDICT:
                     for f in range(F):
                         v[FEATURES_VECTOR, f] = task_valid_x[e, f]
@@ -523,9 +613,14 @@ def _build_kernel(F: int):
                         i = task_orders[epoch, e]
                         s[LABEL_SCALAR] = 0.0
                     else:
-                        s[LABEL_SCALAR] = task_train_y[i]
+                        s[LABEL_SCALAR] = 0.0 if multiclass else task_train_y[i]
                     for f in range(F):
                         v[FEATURES_VECTOR, f] = task_train_x[i, f]
+                if multiclass:
+                    for f in range(F):
+                        v[LABEL_VECTOR, f] = 0.0
+                    if phase == _TRAIN_LEARN:
+                        v[LABEL_VECTOR, int(task_train_y[i])] = 1.0
             fitness[task] = best
             steps[task] = n_steps
 
@@ -533,12 +628,13 @@ def _build_kernel(F: int):
 
 
 @functools.cache
-def kernel_for(features: int) -> Callable[..., None]:
-    """The compiled kernel for feature size ``features`` (compiled on first use,
-    then loaded from numba's cache); the core of `run_tasks`.
+def kernel_for(features: int, multiclass: bool = False) -> Callable[..., None]:
+    """The compiled kernel for feature size ``features`` and multiclass tasks
+    (``multiclass=True``) or the others (compiled on first use, then loaded from
+    numba's cache); the core of `run_tasks`.
 
     ``kernel(code, data, n_setup, n_predict, n_learn, s, v, m, train_x, train_y,
-    valid_x, valid_y, orders, seeds, start, stop, classify, max_abs_error,
+    valid_x, valid_y, orders, seeds, start, stop, eval_code, n_classes, max_abs_error,
     fitness, steps, predictions) -> None`` trains and validates a program on
     tasks ``start..stop``. Arguments, all positional:
 
@@ -551,7 +647,12 @@ def kernel_for(features: int) -> Callable[..., None]:
       ``valid_y (D, M)``, ``orders (D, E, N)`` int64, ``seeds (D,)`` uint64: the
       `TaskSet` arrays (read-only, C-contiguous), trusted to be consistent.
     * ``start, stop``: the task range, ``0 <= start <= stop <= D``.
-    * ``classify``: True for ``"accuracy"`` tasks, False for ``"rms"``.
+    * ``eval_code``, ``n_classes``: how predictions are normalized and scored
+      (see `interpreter_numpy`), from `eval_arguments`: 0 for ``"rms"``, 1 for
+      ``"accuracy"`` (both need ``multiclass=False``), 2 for ``"multiclass"``
+      (``multiclass=True``) with ``n_classes`` K (``2 <= K <= F``; 0 otherwise).
+      Multiclass labels (class indices in ``train_y``/``valid_y``) are trusted to
+      lie in 0..K-1.
     * ``max_abs_error``: the early-stopping threshold (100.0 by default).
     * Outputs, overwritten: ``fitness`` float64 ``(stop - start,)``, ``steps``
       int64 ``(stop - start,)`` and ``predictions`` float64
@@ -559,12 +660,13 @@ def kernel_for(features: int) -> Callable[..., None]:
       ``(0, 0)`` array to record nothing.
 
     It raises ValueError, before running anything, if the program does not fit
-    the memory banks (op ids, addresses, element indices, component sizes) or
-    an array's feature size is not ``features``; task ranges are not checked.
-    Passing arrays of these exact types (as `run_tasks` does) keeps to one
-    compiled version per feature size. The kernel releases the GIL: threads may
-    run it at once with their own banks and outputs. With zero epochs
-    (``orders`` of shape ``(D, 0, N)``) it runs Setup only.
+    the memory banks (op ids, addresses, element indices, component sizes), an
+    array's feature size is not ``features``, or the evaluation arguments are
+    invalid or do not match ``multiclass`` (a multiclass run also needs
+    ``v0``-``v2``); task ranges are not checked. Passing arrays of these exact
+    types (as `run_tasks` does) keeps to one compiled version per kernel. The
+    kernel releases the GIL: threads may run it at once with their own banks and
+    outputs. With zero epochs (``orders`` of shape ``(D, 0, N)``) it runs Setup only.
 
     Example:
         >>> import numpy as np
@@ -576,11 +678,11 @@ def kernel_for(features: int) -> Callable[..., None]:
         >>> kernel_for(4)(
         ...     p.code, p.data, *p.sizes, np.zeros(2), np.zeros((1, 4)), np.zeros((1, 4, 4)),
         ...     tasks.train_x, tasks.train_y, tasks.valid_x, tasks.valid_y, tasks.orders,
-        ...     tasks.seeds, 0, 3, False, 100.0, fitness, steps, np.empty((0, 0)))
+        ...     tasks.seeds, 0, 3, 0, 0, 100.0, fitness, steps, np.empty((0, 0)))
         >>> steps.tolist()
         [10, 10, 10]
     """
-    return _build_kernel(int(features))
+    return _build_kernel(int(features), bool(multiclass))
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -621,7 +723,7 @@ def run_setup(
         _frozen(np.zeros((1, 1, f))), _frozen(np.zeros((1, 1))),
         _frozen(np.zeros((1, 1, f))), _frozen(np.zeros((1, 1))),
         _frozen(np.zeros((1, 0, 1), dtype=np.int64)), _frozen(prng.new_state(seed)),
-        0, 1, False, DEFAULT_MAX_ABS_ERROR, np.zeros(1), np.zeros(1, dtype=np.int64), _NO_RECORD,
+        0, 1, _RMS, 0, DEFAULT_MAX_ABS_ERROR, np.zeros(1), np.zeros(1, dtype=np.int64), _NO_RECORD,
     )  # fmt: skip
     return s, v, m
 
@@ -649,10 +751,10 @@ def run_tasks(
     fitness = np.zeros(n_tasks)
     steps = np.zeros(n_tasks, dtype=np.int64)
     predictions = np.empty((n_tasks, tasks.epochs * (tasks.N + tasks.M))) if record else _NO_RECORD
-    kernel_for(tasks.F)(
+    kernel_for(tasks.F, tasks.eval_type == "multiclass")(
         program.code, program.data, *program.sizes, *_memory_banks(memory),
         tasks.train_x, tasks.train_y, tasks.valid_x, tasks.valid_y, tasks.orders, tasks.seeds,
-        start, stop, tasks.eval_type == "accuracy", float(max_abs_error),
+        start, stop, *eval_arguments(tasks), float(max_abs_error),
         fitness, steps, predictions,
     )  # fmt: skip
     return RunResult(fitness, steps, predictions if record else None)

@@ -6,6 +6,17 @@ This module defines what a program computes (see
 summed left to right and transcendentals go through libm, as in the compiled
 one, so the two agree to the last bit on almost every program.
 
+Multiclass tasks (``eval_type == "multiclass"``, K = ``n_classes``) are our
+reading of the paper's "labels and outputs are now vectors" (§4.3): Predict
+writes logits to ``v1[0:K]``; before every Predict ``v2`` (the label vector) is
+zeroed along with ``s0``; after a training Predict, Normalize replaces
+``v1[0:K]`` in memory by its softmax (`softmax`; entries from K on are left as
+they are) and training stops, before Learn, if any ``|onehot_k - p_k|`` is NaN
+or above ``max_abs_error``; Learn sees the one-hot label in ``v2`` (zeros from K
+on) and ``s0 = 0``. Validation scores the accuracy of `predicted_class` of the
+raw logits and never stops early. The recorded prediction is the predicted
+class (of the probabilities in training, of the logits in validation).
+
 Example:
     >>> from evoforge.algorithms.program import Memory
     >>> from evoforge.algorithms.text import from_text
@@ -40,7 +51,9 @@ from evoforge.algorithms import prng
 from evoforge.algorithms.program import (
     FEATURES_VECTOR,
     LABEL_SCALAR,
+    LABEL_VECTOR,
     PREDICTION_SCALAR,
+    PREDICTION_VECTOR,
     Memory,
     Program,
 )
@@ -48,13 +61,17 @@ from evoforge.algorithms.program import (
 # FlipAndSquash maps an RMS error in [0, inf) to a fitness in (0, 1].
 _TWO_OVER_PI = 0.63661977236758138243
 DEFAULT_MAX_ABS_ERROR = 100.0
+MULTICLASS_MEMORY_ERROR = (
+    "multiclass tasks need at least 3 vectors: v0 features, v1 logits, v2 label"
+)
 
 
 @dataclass
 class RunResult:
     """Per-task fitness and training steps; ``predictions`` (tasks x steps)
     holds every training prediction (after Normalize) then every validation
-    prediction, NaN where a stopped run made none."""
+    prediction, NaN where a stopped run made none; for multiclass tasks, the
+    predicted class index."""
 
     fitness: np.ndarray
     steps: np.ndarray
@@ -70,6 +87,42 @@ def flip_and_squash(rms: float) -> float:
 def sigmoid(x: float) -> float:
     # libm's exp, as the compiled interpreter: numpy's SIMD exp may differ in the last bit.
     return 1.0 / (1.0 + _libm(math.exp, -float(x), overflow=math.inf))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Multiclass Normalize: ``exp(x - max) / sum``, the maximum subtracted first so
+    that no exp overflows. A NaN or +inf logit (or all logits -inf) makes every
+    probability NaN, which stops training.
+
+    Example:
+        >>> softmax(np.array([1000.0, 1000.0, -np.inf])).tolist()
+        [0.5, 0.5, 0.0]
+    """
+    values = [float(x) for x in logits]  # Python floats: inf - inf is NaN without a warning
+    top = values[0]
+    for x in values[1:]:
+        if x > top:
+            top = x
+    exps = [_libm(math.exp, x - top, overflow=math.inf) for x in values]
+    total = 0.0
+    for e in exps:
+        total += e
+    return np.array([e / total for e in exps])
+
+
+def predicted_class(values: np.ndarray) -> int:
+    """Index of the largest value: NaN never wins, ties go to the lowest index,
+    all NaN is class 0.
+
+    Example:
+        >>> predicted_class(np.array([np.nan, 2.0, 5.0, 5.0]))
+        2
+    """
+    best = 0
+    for k in range(1, len(values)):
+        if values[k] > values[best] or (math.isnan(values[best]) and not math.isnan(values[k])):
+            best = k
+    return best
 
 
 def _total(values) -> float:
@@ -316,14 +369,19 @@ def run_tasks(
     record: bool = False,
 ) -> RunResult:
     """Train and validate ``program`` on tasks ``start..stop`` of a `TaskSet`
-    (Figure 1 of the paper, with the reference's resets and stopping rules)."""
+    (Figure 1 of the paper, with the reference's resets and stopping rules).
+
+    Raises ValueError for multiclass tasks if the memory has fewer than 3 vectors.
+    """
     stop = tasks.D if stop is None else stop
+    eval_type, n_classes = tasks.eval_type, tasks.n_classes
+    if eval_type == "multiclass" and memory.n_vectors < 3:
+        raise ValueError(MULTICLASS_MEMORY_ERROR)
     n_tasks = stop - start
     fitness = np.zeros(n_tasks)
     steps = np.zeros(n_tasks, dtype=np.int64)
     n_epochs, n_train, n_valid = tasks.orders.shape[1], tasks.N, tasks.M
     predictions = np.full((n_tasks, n_epochs * (n_train + n_valid)), np.nan) if record else None
-    classify = tasks.eval_type == "accuracy"
     for k, d in enumerate(range(start, stop)):
         ex = Executor(program, memory, int(tasks.seeds[d]))
         s, v = ex.s, ex.v
@@ -334,29 +392,61 @@ def run_tasks(
             diverged = False
             for i in tasks.orders[d, epoch]:
                 x, y = tasks.train_x[d, i], float(tasks.train_y[d, i])
-                v[FEATURES_VECTOR] = x
-                s[LABEL_SCALAR] = 0.0
+                _reset_for_predict(ex, x, eval_type)
                 ex.run(1)
-                if classify:
-                    s[PREDICTION_SCALAR] = sigmoid(s[PREDICTION_SCALAR])
+                prediction, errors = _normalize(ex, y, eval_type, n_classes)
                 steps[k] += 1
                 if record:
-                    predictions[k, slot] = s[PREDICTION_SCALAR]
+                    predictions[k, slot] = prediction
                 slot += 1
-                error = abs(y - s[PREDICTION_SCALAR])
-                if not error <= max_abs_error:  # NaN or too large: stop before Learn
+                if not np.all(errors <= max_abs_error):  # NaN or too large: stop before Learn
                     diverged = True
                     break
                 v[FEATURES_VECTOR] = x
-                s[LABEL_SCALAR] = y
+                if eval_type == "multiclass":
+                    s[LABEL_SCALAR] = 0.0  # the label is the vector v2; s0 carries nothing
+                    v[LABEL_VECTOR] = _one_hot(y, memory.features)
+                else:
+                    s[LABEL_SCALAR] = y
                 ex.run(2)
             if diverged:
                 break
-            epoch_fitness = _validate(ex, tasks, d, max_abs_error, classify, predictions, k, slot)
+            epoch_fitness = _validate(ex, tasks, d, max_abs_error, predictions, k, slot)
             slot += n_valid
             best = max(best, epoch_fitness)
         fitness[k] = best
     return RunResult(fitness, steps, predictions)
+
+
+def _one_hot(label: float, size: int) -> np.ndarray:
+    target = np.zeros(size)
+    target[int(label)] = 1.0
+    return target
+
+
+def _reset_for_predict(ex: Executor, features: np.ndarray, eval_type: str) -> None:
+    """Show Predict the features and hide the label."""
+    ex.v[FEATURES_VECTOR] = features
+    ex.s[LABEL_SCALAR] = 0.0
+    if eval_type == "multiclass":
+        ex.v[LABEL_VECTOR] = 0.0
+
+
+def _normalize(
+    ex: Executor, label: float, eval_type: str, n_classes: int
+) -> tuple[float, np.ndarray]:
+    """Figure 1's Normalize after a training Predict, in memory; returns the prediction
+    to record and the absolute errors that the stopping rule checks."""
+    s, v = ex.s, ex.v
+    if eval_type == "multiclass":
+        probabilities = softmax(v[PREDICTION_VECTOR, :n_classes])
+        v[PREDICTION_VECTOR, :n_classes] = probabilities
+        errors = np.abs(_one_hot(label, n_classes) - probabilities)
+        return float(predicted_class(probabilities)), errors
+    if eval_type == "accuracy":
+        s[PREDICTION_SCALAR] = sigmoid(s[PREDICTION_SCALAR])
+    prediction = float(s[PREDICTION_SCALAR])
+    return prediction, np.array([abs(label - prediction)])
 
 
 def _validate(
@@ -364,7 +454,6 @@ def _validate(
     tasks,
     d: int,
     max_abs_error: float,
-    classify: bool,
     predictions,
     k: int,
     slot: int,
@@ -372,14 +461,18 @@ def _validate(
     s, v = ex.s, ex.v
     loss = 0.0
     for j in range(tasks.M):
-        v[FEATURES_VECTOR] = tasks.valid_x[d, j]
-        s[LABEL_SCALAR] = 0.0
+        _reset_for_predict(ex, tasks.valid_x[d, j], tasks.eval_type)
         ex.run(1)
-        prediction = float(s[PREDICTION_SCALAR])
+        if tasks.eval_type == "multiclass":
+            prediction = float(predicted_class(v[PREDICTION_VECTOR, : tasks.n_classes]))
+        else:
+            prediction = float(s[PREDICTION_SCALAR])
         if predictions is not None:
             predictions[k, slot + j] = prediction
         label = float(tasks.valid_y[d, j])
-        if classify:
+        if tasks.eval_type == "multiclass":
+            loss += float(prediction != label)
+        elif tasks.eval_type == "accuracy":
             # NaN > 0.5 is false: a NaN logit counts as class 0, it does not stop.
             loss += float((label > 0.5) != (sigmoid(prediction) > 0.5))
         else:
@@ -387,6 +480,6 @@ def _validate(
             if not abs(error) <= max_abs_error:
                 return 0.0
             loss += error * error
-    if classify:
-        return 1.0 - loss / tasks.M
-    return flip_and_squash(math.sqrt(loss / tasks.M))
+    if tasks.eval_type == "rms":
+        return flip_and_squash(math.sqrt(loss / tasks.M))
+    return 1.0 - loss / tasks.M

@@ -71,7 +71,9 @@ from evoforge.algorithms.ops import GAUSSIAN, MATRIX_CONST, OPS, UNIFORM, VECTOR
 from evoforge.algorithms.program import (
     FEATURES_VECTOR,
     LABEL_SCALAR,
+    LABEL_VECTOR,
     PREDICTION_SCALAR,
+    PREDICTION_VECTOR,
     Memory,
     Program,
     fraction_index,
@@ -101,12 +103,15 @@ def _same(a: _Live, b: _Live) -> bool:
     return all(np.array_equal(a[kind], b[kind]) for kind in a)
 
 
-def _before_reset(live: _Live) -> _Live:
-    """Liveness just before the interpreter overwrites ``v0`` and ``s0``
-    (it does so before every Predict and every Learn)."""
+def _before_reset(live: _Live, multiclass: bool) -> _Live:
+    """Liveness just before the interpreter overwrites ``v0`` and ``s0`` (and
+    the label vector ``v2`` of multiclass tasks): it does so before every
+    Predict and every Learn."""
     live = {kind: bank.copy() for kind, bank in live.items()}
     live["v"][FEATURES_VECTOR] = False
     live["s"][LABEL_SCALAR] = False
+    if multiclass:
+        live["v"][LABEL_VECTOR] = False
     return live
 
 
@@ -142,24 +147,27 @@ def _backward(program: Program, component: int, live_out: _Live, features: int):
     return live, keep
 
 
-def _live_rows(program: Program, memory: Memory) -> np.ndarray:
+def _live_rows(program: Program, memory: Memory, multiclass: bool) -> np.ndarray:
     """Boolean mask over the program's rows: True for the instructions to keep."""
     program.validate(memory)
     f = memory.features
     predicted = _empty(memory)
-    predicted["s"][PREDICTION_SCALAR] = True
+    if multiclass:  # the logits; the softmax reads and rewrites them in place
+        predicted["v"][PREDICTION_VECTOR] = True
+    else:
+        predicted["s"][PREDICTION_SCALAR] = True
     # Fixed point over the Predict <-> Learn cycle; liveness only grows, so
     # this ends after a few rounds.
     in_predict, in_learn = _empty(memory), _empty(memory)
     while True:
-        out_predict = _union(_before_reset(_union(in_predict, in_learn)), predicted)
-        out_learn = _before_reset(in_predict)
+        out_predict = _union(_before_reset(_union(in_predict, in_learn), multiclass), predicted)
+        out_learn = _before_reset(in_predict, multiclass)
         new_predict, keep_predict = _backward(program, _PREDICT, out_predict, f)
         new_learn, keep_learn = _backward(program, _LEARN, out_learn, f)
         if _same(new_predict, in_predict) and _same(new_learn, in_learn):
             break
         in_predict, in_learn = new_predict, new_learn
-    _, keep_setup = _backward(program, _SETUP, _before_reset(in_predict), f)
+    _, keep_setup = _backward(program, _SETUP, _before_reset(in_predict, multiclass), f)
     keep = np.concatenate([keep_setup, keep_predict, keep_learn])
     _keep_random_stream(program, keep)
     return keep
@@ -185,8 +193,9 @@ def _keep_random_stream(program: Program, keep: np.ndarray) -> None:
     keep |= is_random & (follows | loop_has_live_random)
 
 
-def simplify(program: Program, memory: Memory) -> Program:
-    """``program`` without the instructions that cannot affect any prediction.
+def simplify(program: Program, memory: Memory, multiclass: bool = False) -> Program:
+    """``program`` without the instructions that cannot affect any prediction
+    (``s1``; for ``multiclass`` tasks the logits in ``v1``).
 
     The result predicts exactly what ``program`` predicts, on every task and
     with either interpreter, so it has the same fitness and FEC fingerprint.
@@ -199,7 +208,7 @@ def simplify(program: Program, memory: Memory) -> Program:
         >>> simplify(from_text("def Predict():\\n    s2 = 1.5\\n    s1 = 2.0", mem), mem).sizes
         (0, 1, 0)
     """
-    keep = _live_rows(program, memory)
+    keep = _live_rows(program, memory, multiclass)
     sizes = tuple(int(keep[slice(*program.bounds(k))].sum()) for k in range(3))
     lines = program.lines
     if lines is not None and len(lines) == len(program):
@@ -209,7 +218,7 @@ def simplify(program: Program, memory: Memory) -> Program:
     return Program(program.code[keep].copy(), program.data[keep].copy(), sizes, lines)
 
 
-def effective_instructions(program: Program, memory: Memory) -> int:
+def effective_instructions(program: Program, memory: Memory, multiclass: bool = False) -> int:
     """How many instructions of ``program`` can affect a prediction (the size
     of `simplify`'s result), for run summaries.
 
@@ -220,4 +229,4 @@ def effective_instructions(program: Program, memory: Memory) -> int:
         >>> effective_instructions(from_text("def Setup():\\n    s2 = 1.5", mem), mem)
         0
     """
-    return int(_live_rows(program, memory).sum())
+    return int(_live_rows(program, memory, multiclass).sum())

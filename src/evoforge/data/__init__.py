@@ -22,6 +22,7 @@ from evoforge.data.projected import (
     load_dataset,
     pair_split,
     projected_binary_tasks,
+    projected_multiclass_tasks,
 )
 from evoforge.data.regression import affine_tasks, linear_tasks, teacher_tasks
 from evoforge.data.tasks import EVAL_TYPES, Task, TaskSet
@@ -40,5 +41,6 @@ __all__ = [
     "load_dataset",
     "pair_split",
     "projected_binary_tasks",
+    "projected_multiclass_tasks",
     "teacher_tasks",
 ]

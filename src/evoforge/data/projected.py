@@ -1,4 +1,5 @@
-"""Projected binary classification tasks (AutoML-Zero §3.1, §4.2 and Supplement S4).
+"""Projected binary (AutoML-Zero §3.1, §4.2 and Supplement S4) and multiclass
+(§4.3 and Supplement S5) classification tasks.
 
 A task takes the examples of one pair of classes, multiplies their features by
 a random Gaussian matrix (zero mean, unit variance) down to ``F`` dimensions and
@@ -31,6 +32,11 @@ Choices the paper leaves open, made here:
   arguments, not on which other pairs are drawn, so the same pair gives the
   same task in the "search" or "all" split.
 
+`projected_multiclass_tasks` builds the §4.3 "multiple classes" tasks the
+same way from the examples of the first ``n_classes`` classes (all ten by
+default); each task is one projection, and its labels are class positions
+0.0..n_classes-1 in sorted class order (``eval_type="multiclass"``).
+
 Example:
     >>> from evoforge.data.projected import projected_binary_tasks
     >>> ts = projected_binary_tasks("digits", features=8, n_pairs=2, n_train=100, n_valid=50)
@@ -60,9 +66,11 @@ from evoforge.data.tasks import (
 
 SPLITS = ("search", "select", "all")
 
-# Keys under the caller's seed: one for drawing pairs, one prefix for the tasks.
+# Keys under the caller's seed: one for drawing pairs, one prefix for the binary
+# tasks, one for the multiclass tasks.
 _PAIR_DRAW_KEY = 0
 _TASK_KEY = 1
+_MULTICLASS_KEY = 2
 
 
 @cache
@@ -294,6 +302,82 @@ def projected_binary_tasks(
                     name=f"{prefix} {low}v{high} {'proj' if project else 'full'}#{j}",
                 )
             )
+    return TaskSet.from_tasks(tasks)
+
+
+def projected_multiclass_tasks(
+    dataset: str | tuple[np.ndarray, np.ndarray] = "digits",
+    *,
+    features: int = 16,
+    n_classes: int = 10,
+    n_tasks: int = 10,
+    n_train: int = 1000,
+    n_valid: int = 500,
+    epochs: int = 1,
+    seed: int | np.random.SeedSequence = 0,
+    name: str | None = None,
+    data_dir: str | Path | None = None,
+) -> TaskSet:
+    """Multiclass tasks: the first ``n_classes`` classes of ``dataset``, each task
+    a different random projection to ``features`` dimensions (§4.3, Supplement S5).
+
+    ``dataset`` is as in `projected_binary_tasks`. Task ``j`` shuffles the
+    examples of those classes with its own seed (no stratification), takes the
+    first ``n_train`` for training and the next ``n_valid`` for validation,
+    multiplies their features by a Gaussian matrix (zero mean, unit variance) and
+    standardizes them with the training statistics. Labels are class positions
+    0.0..n_classes-1; ``n_classes`` can be at most ``features``, since the logits
+    and the one-hot label fill entries of feature-sized vectors. Task ``j``
+    depends only on ``(seed, j)`` and the other arguments, so more tasks keep the
+    earlier ones. Names read like ``"digits 10-class proj#3"``.
+
+    Example:
+        >>> ts = projected_multiclass_tasks(n_tasks=2, n_train=500, n_valid=200)
+        >>> ts.eval_type, ts.n_classes, ts.train_x.shape
+        ('multiclass', 10, (2, 500, 16))
+        >>> sorted(set(ts.train_y[0].tolist())) == list(range(10))
+        True
+    """
+    x, y, prefix = _resolve_dataset(dataset, name, data_dir)
+    features = require_positive_int("features", features)
+    n_classes = require_positive_int("n_classes", n_classes)
+    n_tasks = require_positive_int("n_tasks", n_tasks)
+    n_train = require_positive_int("n_train", n_train)
+    n_valid = require_positive_int("n_valid", n_valid)
+    epochs = require_positive_int("epochs", epochs)
+    classes = np.unique(y)
+    most = min(classes.size, features)
+    if not 2 <= n_classes <= most:
+        raise ValueError(
+            f"n_classes must lie in [2, {most}] ({classes.size} classes in the dataset, "
+            f"features={features}), got {n_classes}"
+        )
+    members = np.flatnonzero(np.isin(y, classes[:n_classes]))
+    if members.size < n_train + n_valid:
+        raise ValueError(
+            f"n_train + n_valid must be at most {members.size}, the examples of the first "
+            f"{n_classes} classes; got {n_train} + {n_valid}"
+        )
+    tasks = []
+    for j in range(n_tasks):
+        ss = task_seed_sequence(seed, _MULTICLASS_KEY, j)
+        chosen = stream_rng(ss, "train").permutation(members)[: n_train + n_valid]
+        feats = x[chosen] @ stream_rng(ss, "model").standard_normal((x.shape[1], features))
+        train_x, valid_x = _standardize(feats[:n_train], feats[n_train:])
+        labels = np.searchsorted(classes, y[chosen]).astype(np.float64)
+        tasks.append(
+            Task(
+                train_x=train_x,
+                train_y=labels[:n_train],
+                valid_x=valid_x,
+                valid_y=labels[n_train:],
+                orders=epoch_orders(stream_rng(ss, "order"), n_train, epochs),
+                seed=program_seed(ss),
+                eval_type="multiclass",
+                name=f"{prefix} {n_classes}-class proj#{j}",
+                n_classes=n_classes,
+            )
+        )
     return TaskSet.from_tasks(tasks)
 
 
