@@ -98,7 +98,7 @@ def solve(seed: int, max_seconds: float, workdir: Path) -> dict:
         individuals_per_s=round(result.n_individuals / seconds),
         select_fitness=result.best_select,
         stop_reason=result.stop_reason,
-        best_program=text[text.index("def Setup") :],
+        best_program=text[text.index("\ndef Setup") + 1 :],  # the code after the # header
     )
 
 

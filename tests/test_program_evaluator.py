@@ -150,3 +150,18 @@ def test_time_cap_stops_slow_evaluations(evaluator):
     result = capped.evaluate(program(SGD))
     assert result.fitness == 0.0 and "time cap" in result.error
     assert len(result.per_task) == 1  # stopped after the first task
+
+
+def test_random_ops_draw_per_program_not_per_task(evaluator):
+    # Weights drawn in Setup and never trained: the fitness depends only on
+    # the draws. Two programs that differ in a dead constant draw differently
+    # (no inherited luck), unless seeding by task alone is asked for.
+    text = "def Setup():\n v1 = gaussian(0.0, 1.0)\n s2 = {}\ndef Predict():\n s1 = dot(v0, v1)"
+    a, b = program(text.format(0.5)), program(text.format(0.25))
+    assert evaluator.evaluate(a).fitness != evaluator.evaluate(b).fitness
+    assert evaluator.evaluate(a).fitness == evaluator.evaluate(a).fitness  # reproducible
+    by_task = ProgramEvaluator(MEMORY, evaluator.tasks, random_seeds="task")
+    assert by_task.evaluate(a).fitness == by_task.evaluate(b).fitness
+    assert evaluator.fingerprint(a) == evaluator.fingerprint(b)  # FEC keeps a fixed stream
+    reference = ProgramEvaluator(MEMORY, evaluator.tasks, interpreter="numpy")
+    assert reference.evaluate(a).fitness == evaluator.evaluate(a).fitness

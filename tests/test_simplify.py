@@ -29,7 +29,7 @@ CLASSIFICATION = projected_binary_tasks(
 )
 TASKS = {"regression": REGRESSION, "classification": CLASSIFICATION}
 EVALUATORS = {
-    (memory, name): ProgramEvaluator(memory, tasks)
+    (memory, name): ProgramEvaluator(memory, tasks, random_seeds="task")
     for memory in MUTATORS
     for name, tasks in TASKS.items()
 }

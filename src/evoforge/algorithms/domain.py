@@ -23,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from evoforge.algorithms.evaluator import COMBINE_MODES, INTERPRETERS, ProgramEvaluator
+from evoforge.algorithms.evaluator import (
+    COMBINE_MODES,
+    INTERPRETERS,
+    RANDOM_SEEDS,
+    ProgramEvaluator,
+)
 from evoforge.algorithms.mutator import MUTATIONS, Mutator
 from evoforge.algorithms.ops import op_by_name
 from evoforge.algorithms.program import COMPONENTS, Memory, Program
@@ -171,6 +176,7 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         "combine": s.get_str("combine", "mean", choices=COMBINE_MODES),
         "max_abs_error": s.get_float("max_abs_error", 100.0, min=0.0, min_exclusive=True),
         "interpreter": s.get_str("interpreter", "numba", choices=INTERPRETERS),
+        "random_seeds": s.get_str("random_seeds", "program", choices=RANDOM_SEEDS),
     }
     fec = s.get_section("fec")
     fec_examples = (

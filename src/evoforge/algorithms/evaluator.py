@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -34,6 +35,7 @@ from evoforge.evolution.space import MIN_FITNESS, NO_BUDGET, Budget, Evaluation
 
 INTERPRETERS = ("numba", "numpy")
 COMBINE_MODES = ("mean", "median")
+RANDOM_SEEDS = ("program", "task")
 
 
 _FNV_OFFSET = np.uint64(14695981039346656037)
@@ -56,6 +58,30 @@ def _hash_predictions(predictions: np.ndarray) -> int:
     return np.array([h]).view(np.int64)[0]
 
 
+@numba.njit(cache=True, nogil=True)
+def _program_seed(code: np.ndarray, data: np.ndarray) -> np.uint64:
+    """FNV-1a over a program's arrays: a seed that changes with any change."""
+    h = _FNV_OFFSET
+    for word in code.ravel().view(np.uint64):
+        h = (h ^ word) * _FNV_PRIME
+    for word in data.ravel().view(np.uint64):
+        h = (h ^ word) * _FNV_PRIME
+    return h
+
+
+def evaluation_seeds(program: Program, task_seeds: np.ndarray) -> np.ndarray:
+    """The random-op seeds of a full evaluation: each task's seed mixed with the
+    program's own hash.
+
+    Google's implementation draws from one generator that advances across
+    evaluations, so a child never inherits its parent's random draws. Seeding
+    by task alone would let evolution tune a program's random numbers to the
+    fixed search tasks (memorising them through ``gaussian``/``uniform``); mixing
+    in the program keeps evaluations reproducible without that leak.
+    """
+    return task_seeds ^ _program_seed(program.code, program.data)
+
+
 def combine(fitnesses: list[float], mode: str) -> float:
     """Combine per-task fitnesses by ``"mean"`` or ``"median"`` (upper middle)."""
     if mode == "mean":
@@ -68,7 +94,9 @@ class _CompiledRunner:
     output buffers: at tens of thousands of calls per second, allocating and
     wrapping results would cost more than a fingerprint's whole run."""
 
-    def __init__(self, memory: Memory, tasks, max_abs_error: float, record: bool):
+    def __init__(
+        self, memory: Memory, tasks, max_abs_error: float, record: bool, per_program_seeds: bool
+    ):
         from evoforge.algorithms.interpreter_numba import eval_arguments, kernel_for
 
         F = tasks.F
@@ -80,12 +108,16 @@ class _CompiledRunner:
         )
         self.arrays = (tasks.train_x, tasks.train_y, tasks.valid_x, tasks.valid_y, tasks.orders)
         self.seeds = tasks.seeds
+        self.per_program_seeds = per_program_seeds
         self.eval_code, self.n_classes = eval_arguments(tasks)
         self.max_abs_error = max_abs_error
         self.fitness = np.zeros(tasks.D)
         self.steps = np.zeros(tasks.D, dtype=np.int64)
         shape = (tasks.D, tasks.epochs * (tasks.N + tasks.M)) if record else (0, 0)
         self.predictions = np.zeros(shape)
+        # Compile (or load from numba's cache) now, on no tasks, so that the
+        # first real evaluation is not charged for it against the time cap.
+        self(Program.empty(), 0, 0)
 
     def __call__(self, program: Program, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-task fitnesses and training steps on tasks ``start..stop`` (views
@@ -95,10 +127,11 @@ class _CompiledRunner:
         else:
             fitness, steps = self.fitness[start:stop], self.steps[start:stop]
         s, v, m = self.banks
+        seeds = evaluation_seeds(program, self.seeds) if self.per_program_seeds else self.seeds
         train_x, train_y, valid_x, valid_y, orders = self.arrays
         self.kernel(program.code, program.data, program.sizes[0], program.sizes[1],
                     program.sizes[2], s, v, m, train_x, train_y, valid_x, valid_y, orders,
-                    self.seeds, start, stop, self.eval_code, self.n_classes,
+                    seeds, start, stop, self.eval_code, self.n_classes,
                     self.max_abs_error, fitness, steps, self.predictions)  # fmt: skip
         return fitness, steps
 
@@ -111,6 +144,10 @@ class ProgramEvaluator:
     ``hurdle_tasks`` how many tasks run before the hurdle is checked,
     ``time_cap_seconds`` the per-evaluation time limit (checked between
     tasks), ``interpreter`` ``"numba"`` (default) or ``"numpy"`` (reference).
+    ``random_seeds`` seeds the uniform/gaussian ops of a full evaluation by
+    ``"program"`` (each task's seed mixed with the program's hash, the
+    default; see `evaluation_seeds`) or by ``"task"`` alone. Fingerprints
+    always use the tasks' fixed seeds, as the reference's FEC does.
     """
 
     def __init__(
@@ -124,7 +161,10 @@ class ProgramEvaluator:
         hurdle_tasks: int | None = None,
         time_cap_seconds: float | None = None,
         interpreter: str = "numba",
+        random_seeds: str = "program",
     ):
+        if random_seeds not in RANDOM_SEEDS:
+            raise ValueError(f"random_seeds: expected one of {RANDOM_SEEDS}, got {random_seeds!r}")
         if combine not in COMBINE_MODES:
             raise ValueError(f"combine: expected one of {COMBINE_MODES}, got {combine!r}")
         if interpreter not in INTERPRETERS:
@@ -144,6 +184,7 @@ class ProgramEvaluator:
         self.hurdle_tasks = hurdle_tasks
         self.time_cap_seconds = time_cap_seconds
         self.interpreter = interpreter
+        self.random_seeds = random_seeds
         n_train, n_valid = fec_examples
         self.fec_tasks = tasks.subset([0]).head(min(n_train, tasks.N), min(n_valid, tasks.M))
         self._runners: dict[str, _CompiledRunner] = {}
@@ -156,14 +197,19 @@ class ProgramEvaluator:
         runner = self._runners.get(which)
         if runner is None:
             tasks = self.fec_tasks if which == "fec" else self.tasks
-            runner = _CompiledRunner(self.memory, tasks, self.max_abs_error, which == "fec")
+            fec = which == "fec"
+            per_program = not fec and self.random_seeds == "program"
+            runner = _CompiledRunner(self.memory, tasks, self.max_abs_error, fec, per_program)
             self._runners[which] = runner
         return runner
 
     def _run(self, program: Program, start: int, stop: int) -> tuple[list[float], int]:
         if self.interpreter == "numpy":
+            tasks = self.tasks
+            if self.random_seeds == "program":
+                tasks = dataclasses.replace(tasks, seeds=evaluation_seeds(program, tasks.seeds))
             result = interpreter_numpy.run_tasks(
-                program, self.memory, self.tasks, start, stop, self.max_abs_error
+                program, self.memory, tasks, start, stop, self.max_abs_error
             )
             fitness, steps = result.fitness, result.steps
         else:
@@ -192,6 +238,8 @@ class ProgramEvaluator:
 
     def evaluate(self, program: Program, budget: Budget = NO_BUDGET) -> Evaluation:
         """Train and validate on every task (or stop at the hurdle)."""
+        if self.interpreter == "numba":
+            self._runner("search")  # compiling is not the program's time
         started = time.perf_counter()
         fitness: list[float] = []
         cost = 0
