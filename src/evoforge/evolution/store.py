@@ -71,6 +71,9 @@ _INSERT_INDIVIDUAL = "INSERT INTO individuals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,
 _EVALUATION_COLUMNS = "fitness, per_task, cost, fingerprint, early_stopped, error"
 
 
+_PER_TASK_MEMO_SIZE = 100_000
+
+
 class StoreError(Exception):
     """The file is missing, not a run store, or inconsistent."""
 
@@ -107,6 +110,9 @@ class RunStore:
         self._db = connection
         self._rows: list[tuple[Any, ...]] = []
         self._events: list[tuple[float, str, str]] = []
+        # FEC hits share one Evaluation object, so its per-task JSON is made
+        # once; the entry keeps the object alive, so its id cannot be reused.
+        self._per_task_json: dict[int, tuple[Evaluation, str]] = {}
 
     @classmethod
     def create(cls, path: str | Path) -> RunStore:
@@ -162,7 +168,7 @@ class RunStore:
                 ind.mutation,
                 genome_text,
                 float(ev.fitness),
-                _json_floats(ev.per_task) if ev.per_task else None,
+                self._per_task_text(ev) if ev.per_task else None,
                 int(ev.cost),
                 None if fingerprint is None else int(fingerprint),
                 1 if ev.fec_hit else 0,
@@ -173,6 +179,16 @@ class RunStore:
                 ind.worker,
             )
         )
+
+    def _per_task_text(self, ev: Evaluation) -> str:
+        memo = self._per_task_json.get(id(ev))
+        if memo is not None and memo[0] is ev:
+            return memo[1]
+        if len(self._per_task_json) >= _PER_TASK_MEMO_SIZE:
+            self._per_task_json.clear()
+        text = _json_floats(ev.per_task)
+        self._per_task_json[id(ev)] = (ev, text)
+        return text
 
     def event(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Buffer an event; it is written by the next `checkpoint`."""
