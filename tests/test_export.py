@@ -13,6 +13,7 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
 from evoforge.algorithms import interpreter_numpy
+from evoforge.algorithms.baselines import linear_sgd
 from evoforge.algorithms.export import export_module, load_estimator
 from evoforge.algorithms.mutator import Mutator
 from evoforge.algorithms.program import Memory
@@ -34,17 +35,7 @@ TASKS = {
 }
 # SGD on the squared error; for classification the prediction in memory is a
 # probability during training, which makes the same program logistic regression.
-SGD = """
-def Setup():
-    s3 = 0.1
-def Predict():
-    s1 = dot(v0, v1)
-def Learn():
-    s2 = s0 - s1
-    s2 = s2 * s3
-    v2 = s2 * v0
-    v1 = v1 + v2
-"""
+SGD = linear_sgd(0.1)
 
 
 def as_module(source: str) -> types.ModuleType:

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evoforge.algorithms import interpreter_numba, interpreter_numpy
+from evoforge.algorithms.baselines import linear_sgd
 from evoforge.algorithms.ops import (
     GAUSSIAN,
     MATRIX_CONST,
@@ -154,17 +155,7 @@ def test_random_multiclass_predictions_agree(case) -> None:
     assert_agree(program, memory, tasks, **kwargs)
 
 
-SGD = """
-def Setup():
-    s3 = 0.05
-def Predict():
-    s1 = dot(v0, v1)
-def Learn():
-    s2 = s0 - s1
-    s2 = s2 * s3
-    v2 = s2 * v0
-    v1 = v1 + v2
-"""
+SGD = linear_sgd(0.05)
 
 
 def test_sgd_is_bit_for_bit() -> None:

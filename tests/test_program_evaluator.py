@@ -2,6 +2,7 @@
 
 import pytest
 
+from evoforge.algorithms.baselines import linear_sgd
 from evoforge.algorithms.evaluator import ProgramEvaluator, combine
 from evoforge.algorithms.program import Memory
 from evoforge.algorithms.text import from_text
@@ -10,17 +11,7 @@ from evoforge.data.regression import linear_tasks
 from evoforge.evolution.space import Budget
 
 MEMORY = Memory(4, 3, 1, features=4)
-SGD = """
-def Setup():
-    s3 = 0.05
-def Predict():
-    s1 = dot(v0, v1)
-def Learn():
-    s2 = s0 - s1
-    s2 = s2 * s3
-    v2 = s2 * v0
-    v1 = v1 + v2
-"""
+SGD = linear_sgd(0.05)
 # The same algorithm written differently: operands swapped, an instruction
 # whose result is never read, and independent instructions reordered.
 SGD_REWRITTEN = """

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evoforge.algorithms.baselines import linear_sgd
 from evoforge.algorithms.evaluator import ProgramEvaluator
 from evoforge.algorithms.mutator import Mutator
 from evoforge.algorithms.ops import GAUSSIAN, N_OPS, OPS, UNIFORM
@@ -24,17 +25,7 @@ EVALUATORS = {
         MEMORY, projected_binary_tasks(features=4, n_pairs=2, n_train=30, n_valid=10, seed=2)
     ),
 }
-SGD = """
-def Setup():
-    s3 = 0.0001
-def Predict():
-    s1 = dot(v0, v1)
-def Learn():
-    s2 = s0 - s1
-    s2 = s2 * s3
-    v2 = s2 * v0
-    v1 = v1 + v2
-"""
+SGD = linear_sgd(0.0001)
 
 
 class Recorder:

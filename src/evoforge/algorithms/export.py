@@ -29,19 +29,10 @@ Later epochs visit the examples in a shuffled order of the module's own.
 
 Example:
     >>> import numpy as np
+    >>> from evoforge.algorithms.baselines import linear_sgd
     >>> from evoforge.algorithms.export import load_estimator
     >>> from evoforge.algorithms.program import Memory
-    >>> sgd = '''
-    ... def Setup():
-    ...     s3 = 0.1
-    ... def Predict():
-    ...     s1 = dot(v0, v1)
-    ... def Learn():
-    ...     s2 = s0 - s1
-    ...     s2 = s2 * s3
-    ...     v2 = s2 * v0
-    ...     v1 = v1 + v2
-    ... '''
+    >>> sgd = linear_sgd(0.1)
     >>> model = load_estimator(sgd, Memory(4, 3, 1, features=2), "regressor")
     >>> X = np.random.default_rng(0).normal(size=(200, 2))
     >>> y = X @ [1.5, -2.0]

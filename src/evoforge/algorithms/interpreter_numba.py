@@ -9,22 +9,13 @@ which an evaluator can call directly to skip the per-call cost of `run_tasks`.
 
 Example:
     >>> from evoforge.algorithms.program import Memory
+    >>> from evoforge.algorithms.baselines import linear_sgd
     >>> from evoforge.algorithms.text import from_text
     >>> from evoforge.algorithms import interpreter_numba
     >>> from evoforge.data.regression import linear_tasks
     >>> tasks = linear_tasks(n_tasks=2, features=4, n_train=100, n_valid=20, seed=0)
     >>> mem = Memory(4, 3, 1, features=4)
-    >>> sgd = from_text('''
-    ... def Setup():
-    ...     s3 = 0.1
-    ... def Predict():
-    ...     s1 = dot(v0, v1)
-    ... def Learn():
-    ...     s2 = s0 - s1
-    ...     s2 = s2 * s3
-    ...     v2 = s2 * v0
-    ...     v1 = v1 + v2
-    ... ''', mem)
+    >>> sgd = from_text(linear_sgd(0.1), mem)
     >>> result = interpreter_numba.run_tasks(sgd, mem, tasks)
     >>> bool(result.fitness.min() > 0.99)
     True

@@ -31,6 +31,7 @@ simplification removes dead random ops regardless, e.g. ``v3 = gaussian(0.7,
 0.4)`` in Figure S1b, which changes the random stream.)
 
 Example:
+    >>> from evoforge.algorithms.baselines import linear_sgd
     >>> from evoforge.algorithms.program import Memory
     >>> from evoforge.algorithms.simplify import effective_instructions, simplify
     >>> from evoforge.algorithms.text import from_text, to_text
@@ -49,16 +50,8 @@ Example:
     ...     v1 = v1 + v2
     ...     s2 = sin(s2)
     ... ''', mem)
-    >>> print(to_text(simplify(p, mem), mem), end="")
-    def Setup():
-        s3 = 0.1
-    def Predict():
-        s1 = dot(v0, v1)
-    def Learn():
-        s2 = s0 - s1
-        s2 = s2 * s3
-        v2 = s2 * v0
-        v1 = v1 + v2
+    >>> to_text(simplify(p, mem), mem) == linear_sgd(0.1)
+    True
     >>> effective_instructions(p, mem)
     6
 """

@@ -19,21 +19,12 @@ Example:
     >>> import numpy as np
     >>> from evoforge.algorithms.evaluator import ProgramEvaluator
     >>> from evoforge.algorithms.program import Memory
+    >>> from evoforge.algorithms.baselines import linear_sgd
     >>> from evoforge.algorithms.text import from_text
     >>> from evoforge.algorithms.tune import tune_constants
     >>> from evoforge.data.regression import linear_tasks
     >>> mem = Memory(4, 3, 1, features=4)
-    >>> sgd = from_text('''
-    ... def Setup():
-    ...     s3 = 0.0001
-    ... def Predict():
-    ...     s1 = dot(v0, v1)
-    ... def Learn():
-    ...     s2 = s0 - s1
-    ...     s2 = s2 * s3
-    ...     v2 = s2 * v0
-    ...     v1 = v1 + v2
-    ... ''', mem)
+    >>> sgd = from_text(linear_sgd(0.0001), mem)
     >>> evaluator = ProgramEvaluator(mem, linear_tasks(3, 4, 100, 20, seed=0))
     >>> best, fitness, history = tune_constants(sgd, mem, evaluator, 20, np.random.default_rng(0))
     >>> len(history), fitness == max(history) > history[0]
