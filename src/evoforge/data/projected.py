@@ -176,6 +176,32 @@ def _standardize(train: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
     return (train - mean) / std, (valid - mean) / std
 
 
+def _classification_task(
+    ss: np.random.SeedSequence,
+    features: np.ndarray,
+    labels: np.ndarray,
+    n_train: int,
+    epochs: int,
+    name: str,
+    eval_type: str = "accuracy",
+    n_classes: int = 2,
+) -> Task:
+    """A classification task from its examples (training first), standardised
+    on the training part."""
+    train_x, valid_x = _standardize(features[:n_train], features[n_train:])
+    return Task(
+        train_x=train_x,
+        train_y=labels[:n_train],
+        valid_x=valid_x,
+        valid_y=labels[n_train:],
+        orders=epoch_orders(stream_rng(ss, "order"), n_train, epochs),
+        seed=program_seed(ss),
+        eval_type=eval_type,
+        name=name,
+        n_classes=n_classes,
+    )
+
+
 def projected_binary_tasks(
     dataset: str | tuple[np.ndarray, np.ndarray] = "digits",
     *,
@@ -288,20 +314,9 @@ def projected_binary_tasks(
                 classes_of = np.concatenate([y[train], pool_y[valid]])
             if project:
                 feats = feats @ stream_rng(ss, "model").standard_normal((x.shape[1], out_features))
-            train_x, valid_x = _standardize(feats[:n_train], feats[n_train:])
             labels = (classes_of == high).astype(np.float64)
-            tasks.append(
-                Task(
-                    train_x=train_x,
-                    train_y=labels[:n_train],
-                    valid_x=valid_x,
-                    valid_y=labels[n_train:],
-                    orders=epoch_orders(stream_rng(ss, "order"), n_train, epochs),
-                    seed=program_seed(ss),
-                    eval_type="accuracy",
-                    name=f"{prefix} {low}v{high} {'proj' if project else 'full'}#{j}",
-                )
-            )
+            name = f"{prefix} {low}v{high} {'proj' if project else 'full'}#{j}"
+            tasks.append(_classification_task(ss, feats, labels, n_train, epochs, name))
     return TaskSet.from_tasks(tasks)
 
 
@@ -363,20 +378,10 @@ def projected_multiclass_tasks(
         ss = task_seed_sequence(seed, _MULTICLASS_KEY, j)
         chosen = stream_rng(ss, "train").permutation(members)[: n_train + n_valid]
         feats = x[chosen] @ stream_rng(ss, "model").standard_normal((x.shape[1], features))
-        train_x, valid_x = _standardize(feats[:n_train], feats[n_train:])
         labels = np.searchsorted(classes, y[chosen]).astype(np.float64)
+        name = f"{prefix} {n_classes}-class proj#{j}"
         tasks.append(
-            Task(
-                train_x=train_x,
-                train_y=labels[:n_train],
-                valid_x=valid_x,
-                valid_y=labels[n_train:],
-                orders=epoch_orders(stream_rng(ss, "order"), n_train, epochs),
-                seed=program_seed(ss),
-                eval_type="multiclass",
-                name=f"{prefix} {n_classes}-class proj#{j}",
-                n_classes=n_classes,
-            )
+            _classification_task(ss, feats, labels, n_train, epochs, name, "multiclass", n_classes)
         )
     return TaskSet.from_tasks(tasks)
 
