@@ -724,17 +724,8 @@ class _Walker:
         def signal(t: Any) -> Any:
             if not _is_float_tensor(t):
                 return None
-            base = next(self.ids)
-            identity = _Pointwise(
-                base,
-                moments,
-                _identity,
-                tuple(t.shape[1:]),
-                t.dtype,
-                t.device,
-                scales if _fits(scales, t) else None,
-            )
-            return _Signal(moments, frozenset({base}), identity)
+            identity = self._gaussian_root(moments, t, scales if _fits(scales, t) else None)
+            return _Signal(moments, frozenset({identity.base_id}), identity)
 
         return draws, _tree_map(signal, like)
 
@@ -968,6 +959,19 @@ class _Walker:
 
         self._record(name, op, xs.moments)
         return _Val(draws, _tree_map(signal, draws[0]))
+
+    def _gaussian_root(self, moments: Moments, like: torch.Tensor, scales: Any) -> _Pointwise:
+        """A new independent Gaussian signal shaped like ``like``: quadrature of
+        later elementwise functions starts from it."""
+        return _Pointwise(
+            next(self.ids),
+            moments,
+            _identity,
+            tuple(like.shape[1:]),
+            like.dtype,
+            like.device,
+            scales,
+        )
 
     def _measure(self, name: str, op: str, draws: list[Any], roots: frozenset[int]) -> _Val:
         """Monte Carlo: moments of the replayed draws, per float tensor of the output."""
@@ -1226,17 +1230,8 @@ class _Walker:
             gaussian = all(p is not None and p.fn is _identity for p in pointwise)
             if gaussian and isinstance(first, torch.Tensor):
                 # A sum of independent Gaussians is a Gaussian: quadrature works after it.
-                base = next(self.ids)
-                pw = _Pointwise(
-                    base,
-                    moments,
-                    _identity,
-                    tuple(first.shape[1:]),
-                    first.dtype,
-                    first.device,
-                    _summed_scales(sigs, first),
-                )
-                return self._emit(name, op, draws, moments, roots | {base}, pw)
+                pw = self._gaussian_root(moments, first, _summed_scales(sigs, first))
+                return self._emit(name, op, draws, moments, roots | {pw.base_id}, pw)
             return self._emit(name, op, draws, moments, roots)
         if op in _MUL:
             return self._emit(name, op, draws, mom.multiply([a, b]), roots)
