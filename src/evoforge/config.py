@@ -31,7 +31,7 @@ import tomli_w
 from evoforge.evolution.fec import DEFAULT_CAPACITY
 
 STRATEGY_NAMES = ("regularized_evolution", "random_search")
-BACKEND_NAMES = ("serial", "processes")
+BACKEND_NAMES = ("serial", "processes", "ray")
 
 
 class ConfigError(ValueError):
@@ -273,6 +273,7 @@ class RunConfig:
     checkpoint_every: int = 10_000
     checkpoint_seconds: float = 2.0
     plugins: tuple[str, ...] = ()
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,27 @@ class HurdleConfig:
 
 
 @dataclass(frozen=True)
+class IslandsConfig:
+    """``[search.islands]``: the island model of AutoML-Zero's S3.
+
+    ``count`` islands (0: one central population) each run regularized
+    evolution on their own population; every ``migrate_every`` of its
+    evaluations an island uploads half its population, chosen at random, and
+    receives as many members sampled from all islands' latest uploads.
+    ``population_size`` (low, high) draws each island's P in that range.
+    ``families`` are per-island domain overrides (dotted key -> value), dealt
+    out round-robin; ``vary`` maps dotted keys to a (low, high) range drawn per
+    island (integers if both ends are integers).
+    """
+
+    count: int = 0
+    migrate_every: int = 10_000
+    population_size: tuple[int, int] | None = None
+    families: tuple[dict[str, Any], ...] = ()
+    vary: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """``[search]``: the strategy and its helpers."""
 
@@ -301,6 +323,7 @@ class SearchConfig:
     mutation_prob: float = 0.9
     fec: FecConfig = field(default_factory=FecConfig)
     hurdle: HurdleConfig = field(default_factory=HurdleConfig)
+    islands: IslandsConfig = field(default_factory=IslandsConfig)
 
 
 @dataclass(frozen=True)
@@ -345,6 +368,7 @@ def _parse_run(s: Section) -> RunConfig:
             "checkpoint_seconds", RunConfig.checkpoint_seconds, min=0.0, min_exclusive=True
         ),
         plugins=tuple(s.get_list("plugins", [], item=str)),
+        ray_address=s.get_str("ray_address", None),
     )
 
 
@@ -370,15 +394,73 @@ def _parse_search(s: Section) -> SearchConfig:
     )
     if hurdle.enabled and strategy == "random_search":
         raise h.error("enabled", "hurdles need a population; random_search keeps none")
-    return SearchConfig(strategy, size, tournament, mutation_prob, fec, hurdle)
+    islands = _parse_islands(s.get_section("islands"))
+    if islands.count and strategy != "regularized_evolution":
+        raise s.error("strategy", "islands run regularized_evolution; got random_search")
+    return SearchConfig(strategy, size, tournament, mutation_prob, fec, hurdle, islands)
+
+
+def _range(s: Section, key: str, value: Any, integer: bool) -> tuple[Any, Any]:
+    kinds = (int,) if integer else (int, float)
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value)
+        or value[0] > value[1]
+    ):
+        what = "integers" if integer else "numbers"
+        raise s.error(key, f"expected [low, high] with low <= high ({what}), got {value!r}")
+    return value[0], value[1]
+
+
+def _parse_islands(s: Section) -> IslandsConfig:
+    count = s.get_int("count", IslandsConfig.count, min=0)
+    migrate_every = s.get_int("migrate_every", IslandsConfig.migrate_every, min=0)
+    sizes = None
+    raw_size = s.get_list("population_size", None, item=int)
+    if raw_size is not None:
+        sizes = _range(s, "population_size", raw_size, integer=True)
+        if sizes[0] < 2:
+            raise s.error("population_size", f"expected sizes >= 2, got {raw_size!r}")
+    _, families = s._raw("families", [], "an array of tables")
+    if not isinstance(families, list | tuple) or not all(isinstance(f, Mapping) for f in families):
+        raise s.error("families", f"expected an array of tables, got {_describe(families)}")
+    for i, family in enumerate(families):
+        for key in family:
+            if "." not in key:
+                raise ConfigError(
+                    f"{s.field_path('families')}[{i}]",
+                    f"expected dotted keys like 'domain.key', got {key!r}",
+                )
+    s._keep("families", [dict(f) for f in families])
+    _, vary = s._raw("vary", {}, "a table of dotted key = [low, high]")
+    if not isinstance(vary, Mapping):
+        raise s.error(
+            "vary", f"expected a table of dotted key = [low, high], got {_describe(vary)}"
+        )
+    ranges = {key: _range(s, f"vary.{key}", value, integer=False) for key, value in vary.items()}
+    s._keep("vary", {key: list(r) for key, r in ranges.items()})
+    if count == 0 and (sizes or families or ranges):
+        raise s.error("count", "population_size, families and vary need count >= 1")
+    return IslandsConfig(count, migrate_every, sizes, tuple(dict(f) for f in families), ranges)
 
 
 def parse_config(data: Mapping[str, Any], source: str | None = None) -> ExperimentConfig:
     """Validate a config table (as loaded from TOML). Raises `ConfigError`."""
     try:
         top = Section(data, "")
-        run = _parse_run(top.get_section("run"))
+        run_section = top.get_section("run")
+        run = _parse_run(run_section)
         search = _parse_search(top.get_section("search"))
+        count = search.islands.count
+        if run.backend == "ray" and not count:
+            raise run_section.error(
+                "backend", "the ray backend runs islands: set search.islands.count"
+            )
+        if count and run.workers not in (1, count):
+            raise run_section.error(
+                "workers", f"island runs use one worker per island ({count}), got {run.workers}"
+            )
         domain = top.get_table(run.domain)
         top.finish()
     except ConfigError as exc:

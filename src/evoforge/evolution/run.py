@@ -48,9 +48,11 @@ import numpy as np
 
 from evoforge.config import ExperimentConfig, load_config
 from evoforge.domains import DomainSetup, build_domain
+from evoforge.evolution.archipelago import Archipelago, IslandPlan, plan_islands
 from evoforge.evolution.backends import Backend, make_backend
 from evoforge.evolution.fec import CachedEvaluator
 from evoforge.evolution.hurdles import Hurdle
+from evoforge.evolution.island_backends import IslandBackend, make_island_backend
 from evoforge.evolution.progress import NullProgress, Progress, Snapshot
 from evoforge.evolution.space import Budget, Evaluator, Fingerprinter, Individual
 from evoforge.evolution.store import RunStore, StoreError
@@ -136,6 +138,7 @@ class Run:
         setup: DomainSetup,
         store: RunStore,
         progress: Progress | None = None,
+        islands: list[IslandPlan] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.config = config
@@ -174,6 +177,8 @@ class Run:
         self._stop_reason: str | None = None
         self._busy = False  # True while state is being changed: no consistent checkpoint
         self._budget = _NO_HURDLE
+        # The island model: islands evolve in workers; `strategy` then stays unused.
+        self.archipelago = Archipelago(config, islands) if islands else None
 
     # -- construction ------------------------------------------------------------
 
@@ -197,11 +202,21 @@ class Run:
         if setup is None:
             setup = build_domain(config)
         config = _without_unusable_fec(config, setup)
+        islands = plan_islands(config, setup) if config.search.islands.count else None
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG_FILE).write_text(config.resolved_toml(setup.resolved_config))
         store = RunStore.create(run_dir / STORE_FILE)
         store.set_meta(domain=config.run.domain, seed=config.run.seed, status="created")
-        run = cls(run_dir, config, setup, store, progress)
+        for plan in islands or ():
+            store.event(
+                "island",
+                {
+                    "island": plan.index,
+                    "population_size": plan.population_size,
+                    "overrides": plan.overrides,
+                },
+            )
+        run = cls(run_dir, config, setup, store, progress, islands)
         run._checkpoint()
         return run
 
@@ -226,12 +241,13 @@ class Run:
         overrides = {} if max_individuals is None else {"run.max_individuals": max_individuals}
         config = load_config(config_path, overrides)
         setup = build_domain(config)
+        islands = plan_islands(config, setup) if config.search.islands.count else None
         store = RunStore.open(store_path)
         try:
             checkpoint = store.latest_checkpoint()
             if checkpoint is None:
                 raise StoreError(f"{store_path}: holds no checkpoint")
-            run = cls(run_dir, config, setup, store, progress)
+            run = cls(run_dir, config, setup, store, progress, islands)
             run._restore(*checkpoint)
         except BaseException:
             store.close()
@@ -256,14 +272,19 @@ class Run:
         self.max_select = state["max_select"]
         self._elapsed_before = state["elapsed"]
         self.rng.bit_generator.state = state["rng"]
-        ids = set(self.strategy.referenced_ids(state["strategy"]))
+        if self.archipelago is not None:
+            self.archipelago.load_state_dict(state["islands"], self.store)
+            ids = set()
+        else:
+            ids = set(self.strategy.referenced_ids(state["strategy"]))
         if state["best"] is not None:
             ids.add(state["best"])
         individuals = {}
         for i, (ind, text) in self.store.individuals(ids).items():
             ind.genome = self.space.from_text(text)
             individuals[i] = ind
-        self.strategy.load_state_dict(state["strategy"], individuals)
+        if self.archipelago is None:
+            self.strategy.load_state_dict(state["strategy"], individuals)
         if state["best"] is not None:
             self.best = individuals[state["best"]]
             self._best_fitness = self.best.fitness
@@ -272,6 +293,8 @@ class Run:
             Candidate(from_text(p["genome"]), p["parent_id"], p["mutation"])
             for p in state["pending"]
         ]
+        if self.archipelago is not None:
+            return  # each island warms its own cache and hurdle when it is built
         if isinstance(self.evaluator, CachedEvaluator):
             self.evaluator.cache.warm(self.store.fec_entries(self.evaluator.cache.capacity))
         if self.hurdle is not None:
@@ -286,8 +309,10 @@ class Run:
     def _checkpoint(self) -> None:
         to_text = self.space.to_text
         pending = [*self._in_flight.values(), *self._pending]
+        islands = self.archipelago
         state = {
-            "strategy": self.strategy.state_dict(),
+            "strategy": self.strategy.state_dict() if islands is None else {},
+            "islands": None if islands is None else islands.state_dict(),
             "rng": self.rng.bit_generator.state,
             "counters": {
                 "cost": self.cost,
@@ -330,7 +355,10 @@ class Run:
 
     def snapshot(self, status: str = "running") -> Snapshot:
         """The figures the progress display shows."""
-        population = self.strategy.population
+        if self.archipelago is not None:
+            fitness = self.archipelago.population_fitness()
+        else:
+            fitness = [ind.fitness for ind in self.strategy.population]
         return Snapshot(
             evaluated=self.n,
             elapsed=self.elapsed(),
@@ -340,9 +368,7 @@ class Run:
                 else None
             ),
             best_fitness=None if self.best is None else self.best.fitness,
-            median_fitness=(
-                float(np.median([ind.fitness for ind in population])) if population else None
-            ),
+            median_fitness=float(np.median(fitness)) if fitness else None,
             best_select=self.max_select,
             status=status,
         )
@@ -360,12 +386,18 @@ class Run:
         self.store.set_meta(status="running")
         self.store.event("start", {"individuals": self.n, "max_individuals": rc.max_individuals})
         previous_handler = self._install_sigint()
-        backend = make_backend(rc.backend, rc.workers)
+        islands = self.archipelago
+        backend: Backend | IslandBackend | None = None
         try:
-            backend.start(self.evaluator)
             consistent = True
             try:
-                reason = self._loop(backend)
+                if islands is None:
+                    backend = make_backend(rc.backend, rc.workers)
+                    backend.start(self.evaluator)
+                    reason = self._loop(backend)
+                else:
+                    backend = make_island_backend(rc.backend, rc.ray_address)
+                    reason = islands.loop(self, backend)
             except KeyboardInterrupt:
                 reason = INTERRUPTED
                 # Interrupted halfway through changing state: the last periodic
@@ -379,7 +411,8 @@ class Run:
             self.store.close()
             raise
         finally:
-            backend.close()
+            if backend is not None:
+                backend.close()
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
         status = INTERRUPTED if reason == INTERRUPTED else "finished"

@@ -102,6 +102,54 @@ def _evaluation(row: tuple[Any, ...]) -> Evaluation:
     )
 
 
+def individual_row(ind: Individual, genome_text: str, per_task: str | None) -> tuple[Any, ...]:
+    """The ``individuals`` table row of ``ind``; ``per_task`` is its per-task
+    fitness as JSON (`PerTaskText`), or None when it has none."""
+    ev = ind.evaluation
+    fingerprint = ev.fingerprint
+    # Exact int/float/str only: sqlite3 binds those directly but runs its
+    # slow adaptation protocol for subclasses (bool, numpy scalars), and
+    # rejects numpy integers outright.
+    return (
+        ind.id,
+        ind.parent_id,
+        ind.mutation,
+        genome_text,
+        float(ev.fitness),
+        per_task,
+        int(ev.cost),
+        None if fingerprint is None else int(fingerprint),
+        1 if ev.fec_hit else 0,
+        1 if ev.early_stopped else 0,
+        ev.error,
+        ev.wall_time,
+        ind.created,
+        ind.worker,
+    )
+
+
+class PerTaskText:
+    """``ev.per_task`` as the JSON text the store keeps (None if empty), memoised
+    per evaluation object: FEC hits share one Evaluation, so its text is made
+    once. Each entry keeps its object alive, so the id cannot be reused."""
+
+    def __init__(self, size: int = _PER_TASK_MEMO_SIZE) -> None:
+        self._size = size
+        self._memo: dict[int, tuple[Evaluation, str]] = {}
+
+    def __call__(self, ev: Evaluation) -> str | None:
+        if not ev.per_task:
+            return None
+        memo = self._memo.get(id(ev))
+        if memo is not None and memo[0] is ev:
+            return memo[1]
+        if len(self._memo) >= self._size:
+            self._memo.clear()
+        text = _json_floats(ev.per_task)
+        self._memo[id(ev)] = (ev, text)
+        return text
+
+
 class RunStore:
     """Buffered writer and reader of ``run.sqlite``; use `create` or `open`."""
 
@@ -110,9 +158,7 @@ class RunStore:
         self._db = connection
         self._rows: list[tuple[Any, ...]] = []
         self._events: list[tuple[float, str, str]] = []
-        # FEC hits share one Evaluation object, so its per-task JSON is made
-        # once; the entry keeps the object alive, so its id cannot be reused.
-        self._per_task_json: dict[int, tuple[Evaluation, str]] = {}
+        self._per_task_text = PerTaskText()
 
     @classmethod
     def create(cls, path: str | Path) -> RunStore:
@@ -156,39 +202,11 @@ class RunStore:
 
     def add(self, ind: Individual, genome_text: str) -> None:
         """Buffer an individual; it is written by the next `checkpoint`."""
-        ev = ind.evaluation
-        fingerprint = ev.fingerprint
-        # Exact int/float/str only: sqlite3 binds those directly but runs its
-        # slow adaptation protocol for subclasses (bool, numpy scalars), and
-        # rejects numpy integers outright.
-        self._rows.append(
-            (
-                ind.id,
-                ind.parent_id,
-                ind.mutation,
-                genome_text,
-                float(ev.fitness),
-                self._per_task_text(ev) if ev.per_task else None,
-                int(ev.cost),
-                None if fingerprint is None else int(fingerprint),
-                1 if ev.fec_hit else 0,
-                1 if ev.early_stopped else 0,
-                ev.error,
-                ev.wall_time,
-                ind.created,
-                ind.worker,
-            )
-        )
+        self._rows.append(individual_row(ind, genome_text, self._per_task_text(ind.evaluation)))
 
-    def _per_task_text(self, ev: Evaluation) -> str:
-        memo = self._per_task_json.get(id(ev))
-        if memo is not None and memo[0] is ev:
-            return memo[1]
-        if len(self._per_task_json) >= _PER_TASK_MEMO_SIZE:
-            self._per_task_json.clear()
-        text = _json_floats(ev.per_task)
-        self._per_task_json[id(ev)] = (ev, text)
-        return text
+    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Buffer rows made by `individual_row` (e.g. in island workers)."""
+        self._rows.extend(rows)
 
     def event(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Buffer an event; it is written by the next `checkpoint`."""
@@ -276,17 +294,19 @@ class RunStore:
             f"SELECT {columns} FROM individuals WHERE id >= ? ORDER BY id", (start,)
         )
 
-    def fec_entries(self, capacity: int) -> list[tuple[int, Evaluation]]:
-        """The functional-equivalence cache an uninterrupted run would hold now.
+    def fec_entries(self, capacity: int, worker: int | None = None) -> list[tuple[int, Evaluation]]:
+        """The functional-equivalence cache an uninterrupted run would hold now
+        (of one island's worker, if ``worker`` is given).
 
         Scans back from the newest row until ``capacity`` distinct fingerprints
         are found; each one's newest row carries its cached evaluation. Returned
         least recently used first, ready for `FECache.warm`.
         """
         seen: dict[int, Evaluation] = {}
+        where = "fingerprint IS NOT NULL" + ("" if worker is None else " AND worker = ?")
         cursor = self._db.execute(
-            f"SELECT {_EVALUATION_COLUMNS} FROM individuals"
-            " WHERE fingerprint IS NOT NULL ORDER BY id DESC"
+            f"SELECT {_EVALUATION_COLUMNS} FROM individuals WHERE {where} ORDER BY id DESC",
+            () if worker is None else (worker,),
         )
         for row in cursor:
             fingerprint = row[3]

@@ -129,6 +129,24 @@ class RegularizedEvolution(Strategy):
     def population(self) -> Sequence[Individual]:
         return self._slots[self._head :] + self._slots[: self._head]
 
+    # -- migration (island model): members leave and arrive by slot ------------
+
+    def sample_slots(self, k: int) -> list[int]:
+        """``k`` distinct slots of the full population, chosen uniformly at random."""
+        if not 0 <= k <= len(self._slots):
+            raise ValueError(f"cannot choose {k} of {len(self._slots)} members")
+        return sorted(self.rng.choice(len(self._slots), size=k, replace=False).tolist())
+
+    def member(self, slot: int) -> Individual:
+        return self._slots[slot]
+
+    def replace(self, slot: int, ind: Individual) -> PopulationDelta:
+        """Put ``ind`` in ``slot`` (it takes that member's age), returning the change."""
+        left = self._slots[slot]
+        self._slots[slot] = ind
+        self._fitness[slot] = ind.evaluation.fitness
+        return PopulationDelta((ind,), (left,))
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "slots": [ind.id for ind in self._slots],
