@@ -1,0 +1,190 @@
+"""Search-space sizes, computed by enumeration (never typed in).
+
+CAFE: a space of fixed shape has |unary set|^(unary nodes) · |binary set|^(binary
+nodes) functions; S1 and S2 are counted from their template trees.
+
+PANGAEA (dissertation eq. 4.12): a graph shape g with u_g unary and b_g binary
+nodes and e_g = u_g + 2 b_g + 1 edges holds U^u_g · B^b_g · Σ_{i=0..3} C(e_g, i)
+functions (operators, then up to three parameter positions), U = 27, B = 7.
+
+Which shapes does Table 4.11 count? Working back from its rows: shapes are
+ordered trees in which x enters only through a unary node and a binary node's
+inputs are always operator nodes (G1 = 27·4 counts only unary(x); G3 =
+27³·15 + 27²·7·26). That reproduces every row up to G6 and the arrangement
+counts 1, 3, 6, 2, 10, 10, 15, 30. For 3 binary nodes and 4 unary nodes the
+table counts 1 arrangement, whereas ordered trees give 5 (the Catalan number);
+the 1 is exactly the shapes whose binary nodes nest at most 2 deep (the
+balanced ``b(b(u, u), b(u, u))``). `pangaea_shapes` therefore takes
+``max_binary_depth`` (default 2, the table's convention — an inference) and
+``None`` gives the unrestricted count.
+
+Example:
+    >>> cafe_s1_count(), cafe_s2_count()
+    (3456, 41278242816)
+    >>> pangaea_total()
+    10170042948450
+    >>> aquasurf_count()
+    5103
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from math import comb
+
+from evoforge.activations.cafe import core_unit
+from evoforge.activations.expr import Binary, Node, Unary, X, walk
+from evoforge.activations.operators import CAFE_BINARY, CAFE_UNARY, PANGAEA_BINARY, PANGAEA_UNARY
+
+MAX_PARAMS = 3
+
+
+def template_count(template: Node, n_unary: int, n_binary: int) -> int:
+    """Functions with the shape of ``template``: operator choices per node multiplied.
+
+    Example:
+        >>> template_count(Unary("identity", X()), 24, 6)
+        24
+    """
+    total = 1
+    for _, node in walk(template):
+        if isinstance(node, Unary):
+            total *= n_unary
+        elif isinstance(node, Binary):
+            total *= n_binary
+    return total
+
+
+def cafe_s1_count() -> int:
+    """|S1| = 24 · 24 · 6.
+
+    Example:
+        >>> cafe_s1_count()
+        3456
+    """
+    return template_count(core_unit("add", "zero", "zero"), len(CAFE_UNARY), len(CAFE_BINARY))
+
+
+def cafe_s2_count() -> int:
+    """|S2| = |S1|³.
+
+    Example:
+        >>> cafe_s2_count() == cafe_s1_count() ** 3
+        True
+    """
+    inner = core_unit("add", "zero", "zero")
+    tree = core_unit("add", "zero", "zero", inner, inner)
+    return template_count(tree, len(CAFE_UNARY), len(CAFE_BINARY))
+
+
+def aquasurf_count() -> int:
+    """The AQuaSurF benchmark space: every binary(unary(x), unary(x)) from the PANGAEA
+    operators, 27 · 27 · 7.
+
+    Example:
+        >>> aquasurf_count()
+        5103
+    """
+    return template_count(core_unit("add", "zero", "zero"), len(PANGAEA_UNARY), len(PANGAEA_BINARY))
+
+
+@cache
+def _shapes(n: int) -> tuple[Node, ...]:
+    """Ordered trees with n operator nodes; x only under unary nodes."""
+    if n < 1:
+        return ()
+    out: list[Node] = []
+    if n == 1:
+        out.append(Unary("identity", X()))
+    out.extend(Unary("identity", s) for s in _shapes(n - 1))
+    for i in range(1, n - 1):
+        for left in _shapes(i):
+            for right in _shapes(n - 1 - i):
+                out.append(Binary("add", left, right))
+    return tuple(out)
+
+
+def binary_depth(node: Node) -> int:
+    """The largest number of binary nodes on one path from x to the output.
+
+    Example:
+        >>> binary_depth(Binary("add", Unary("sin", X()), Unary("cos", X())))
+        1
+    """
+    below = max((binary_depth(c) for c in node.children), default=0)
+    return below + isinstance(node, Binary)
+
+
+def pangaea_shapes(n_nodes: int, max_binary_depth: int | None = 2) -> Iterator[Node]:
+    """Graph shapes with ``n_nodes`` operator nodes counted by Table 4.11 (operators
+    are placeholders: ``identity`` and ``add``).
+
+    Example:
+        >>> sum(1 for _ in pangaea_shapes(4))
+        4
+        >>> sum(1 for _ in pangaea_shapes(7)), sum(1 for _ in pangaea_shapes(7, None))
+        (47, 51)
+    """
+    for s in _shapes(n_nodes):
+        if max_binary_depth is None or binary_depth(s) <= max_binary_depth:
+            yield s
+
+
+def shape_count(
+    shape: Node, n_unary: int = 27, n_binary: int = 7, max_params: int = MAX_PARAMS
+) -> int:
+    """|F_g| = U^u · B^b · Σ_{i=0..max_params} C(e, i) (eq. 4.12).
+
+    Example:
+        >>> shape_count(Unary("identity", X()))
+        108
+    """
+    n_params = sum(comb(shape.n_edges, i) for i in range(max_params + 1))
+    return template_count(shape, n_unary, n_binary) * n_params
+
+
+def pangaea_rows(n_nodes: int, max_binary_depth: int | None = 2) -> list[tuple[int, int, int, int]]:
+    """Table 4.11's rows for G_n: (binary nodes, unary nodes, edges, arrangements).
+
+    Example:
+        >>> pangaea_rows(5)
+        [(0, 5, 6, 1), (1, 4, 7, 6), (2, 3, 8, 2)]
+    """
+    rows: dict[tuple[int, int, int], int] = {}
+    for s in pangaea_shapes(n_nodes, max_binary_depth):
+        b = sum(isinstance(n, Binary) for _, n in walk(s))
+        key = (b, s.n_nodes - b, s.n_edges)
+        rows[key] = rows.get(key, 0) + 1
+    return [(*k, v) for k, v in sorted(rows.items())]
+
+
+def pangaea_count(n_nodes: int, max_binary_depth: int | None = 2) -> int:
+    """|G_n|'s functions: the sum of eq. 4.12 over the shapes with ``n_nodes`` nodes.
+
+    Example:
+        >>> pangaea_count(3)
+        427923
+    """
+    u, b = len(PANGAEA_UNARY), len(PANGAEA_BINARY)
+    return sum(shape_count(s, u, b) for s in pangaea_shapes(n_nodes, max_binary_depth))
+
+
+def pangaea_table(max_nodes: int = 7, max_binary_depth: int | None = 2) -> dict[int, int]:
+    """{n: functions in G_n} for n = 1..max_nodes (Table 4.11's last column).
+
+    Example:
+        >>> pangaea_table(2)
+        {1: 108, 2: 5832}
+    """
+    return {n: pangaea_count(n, max_binary_depth) for n in range(1, max_nodes + 1)}
+
+
+def pangaea_total(max_nodes: int = 7, max_binary_depth: int | None = 2) -> int:
+    """All PANGAEA functions with up to ``max_nodes`` nodes (eq. 4.16).
+
+    Example:
+        >>> pangaea_total(1)
+        108
+    """
+    return sum(pangaea_table(max_nodes, max_binary_depth).values())

@@ -1,0 +1,216 @@
+"""Expression trees: the genome shared by CAFE trees and PANGAEA graphs.
+
+A genome is an immutable, hashable tree of `X` (the input x), `Unary` and
+`Binary` nodes. Every node has exactly one outgoing edge (to its parent, or to
+the output for the root), so "an edge" is identified with the node it leaves:
+``param=True`` puts a learnable multiplicative parameter (initialised to 1) on
+that edge. ``alpha*x`` is a parameter on an input edge, ``beta*tanh(x)`` one on
+tanh's output edge. Positions are paths: tuples of child indices from the root.
+
+Parameters are ordered by a pre-order walk (node, then its inputs left to right),
+which is the order their names appear in the printed formula.
+
+Example:
+    >>> import torch
+    >>> g = Binary("mul", Unary("tanh", X(param=True)), Unary("relu", X()))
+    >>> g.n_nodes, g.n_edges, g.n_params
+    (3, 5, 1)
+    >>> evaluate(g, torch.tensor([2.0]), [torch.tensor(0.5)]).tolist()
+    [1.5231883525848389]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+
+from evoforge.activations.operators import get
+
+Path = tuple[int, ...]
+
+
+class _Sizes:
+    """Size properties shared by the three node types."""
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of operator (unary and binary) nodes; x leaves do not count."""
+        return _stats(self)[0]  # type: ignore[arg-type]
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges, the input edges from x and the output edge included."""
+        return _stats(self)[1]  # type: ignore[arg-type]
+
+    @property
+    def n_params(self) -> int:
+        """Number of learnable parameters."""
+        return _stats(self)[2]  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class X(_Sizes):
+    """The input x (a leaf)."""
+
+    param: bool = False
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class Unary(_Sizes):
+    """A unary operator applied to one input."""
+
+    op: str
+    arg: Node
+    param: bool = False
+
+    def __post_init__(self) -> None:
+        get(self.op, 1)
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Binary(_Sizes):
+    """A binary operator applied to two inputs."""
+
+    op: str
+    left: Node
+    right: Node
+    param: bool = False
+
+    def __post_init__(self) -> None:
+        get(self.op, 2)
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+Node = X | Unary | Binary
+
+
+def _stats(node: Node) -> tuple[int, int, int]:
+    """(operator nodes, edges, parameters) of a tree."""
+    if isinstance(node, X):
+        return 0, 1, int(node.param)
+    n, e, p = 1, 1, int(node.param)
+    for c in node.children:
+        cn, ce, cp = _stats(c)
+        n, e, p = n + cn, e + ce, p + cp
+    return n, e, p
+
+
+def walk(node: Node, path: Path = ()) -> Iterator[tuple[Path, Node]]:
+    """Every (path, subtree) in pre-order (a node before its inputs, left to right).
+
+    Example:
+        >>> [p for p, _ in walk(Unary("tanh", X()))]
+        [(), (0,)]
+    """
+    yield path, node
+    for i, c in enumerate(node.children):
+        yield from walk(c, (*path, i))
+
+
+def at(node: Node, path: Path) -> Node:
+    """The subtree at ``path``.
+
+    Example:
+        >>> at(Unary("tanh", X(True)), (0,))
+        X(param=True)
+    """
+    for i in path:
+        node = node.children[i]
+    return node
+
+
+def with_children(node: Node, children: Sequence[Node]) -> Node:
+    """``node`` with its inputs replaced.
+
+    Example:
+        >>> with_children(Unary("tanh", X()), [X(True)])
+        Unary(op='tanh', arg=X(param=True), param=False)
+    """
+    if isinstance(node, Unary):
+        (arg,) = children
+        return replace(node, arg=arg)
+    if isinstance(node, Binary):
+        left, right = children
+        return replace(node, left=left, right=right)
+    return node
+
+
+def replace_at(node: Node, path: Path, new: Node) -> Node:
+    """A copy of ``node`` with the subtree at ``path`` replaced by ``new``.
+
+    Example:
+        >>> replace_at(Unary("tanh", X()), (0,), Unary("sin", X()))
+        Unary(op='tanh', arg=Unary(op='sin', arg=X(param=False), param=False), param=False)
+    """
+    if not path:
+        return new
+    kids = list(node.children)
+    kids[path[0]] = replace_at(kids[path[0]], path[1:], new)
+    return with_children(node, kids)
+
+
+def depth_of(path: Path) -> int:
+    """Depth of the node at ``path`` (the root has depth 0)."""
+    return len(path)
+
+
+def strip_params(node: Node) -> Node:
+    """The same tree with every parameter removed.
+
+    Example:
+        >>> strip_params(Unary("tanh", X(True), True))
+        Unary(op='tanh', arg=X(param=False), param=False)
+    """
+    kids = [strip_params(c) for c in node.children]
+    return replace(with_children(node, kids), param=False)
+
+
+def set_params(node: Node, paths: set[Path] | frozenset[Path], prefix: Path = ()) -> Node:
+    """The same tree with parameters on exactly the edges leaving ``paths``.
+
+    Example:
+        >>> set_params(Unary("tanh", X()), {(0,)}).arg
+        X(param=True)
+    """
+    kids = [set_params(c, paths, (*prefix, i)) for i, c in enumerate(node.children)]
+    return replace(with_children(node, kids), param=prefix in paths)
+
+
+def operators(node: Node) -> list[str]:
+    """Operator names in pre-order.
+
+    Example:
+        >>> operators(Binary("add", Unary("sin", X()), X()))
+        ['add', 'sin']
+    """
+    return [n.op for _, n in walk(node) if not isinstance(n, X)]
+
+
+def evaluate(node: Node, x: torch.Tensor, params: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+    """The function's value at ``x``; ``params`` (pre-order) default to 1 if not given.
+
+    Example:
+        >>> evaluate(Binary("max", X(), Unary("zero", X())), torch.tensor([-1.0, 2.0])).tolist()
+        [0.0, 2.0]
+    """
+    it = iter(params)
+
+    def rec(n: Node) -> torch.Tensor:
+        scale = next(it, None) if n.param else None
+        out = x if isinstance(n, X) else get(n.op).torch(*[rec(c) for c in n.children])
+        return out if scale is None else out * scale
+
+    return rec(node)

@@ -1,0 +1,216 @@
+"""Formulas: print a genome as readable text, parse it back, export to sympy.
+
+Grammar of the text (what `to_text` prints and `parse` reads)::
+
+    expr    := term (infix term)*          # + - (lowest), * /, ^ (right-assoc, highest)
+    term    := [PARAM "*"] atom            # a parameter on the edge leaving atom
+    atom    := "x" | NAME "(" expr ("," expr)? ")" | "(" expr ")"
+
+``NAME`` is an operator of `evoforge.activations.operators.OPERATORS`; binary
+operators with an infix symbol (``+ - * / ^``) print infix, the others
+(``max``, ``min``, ``div_eps``) as calls. ``PARAM`` names are alpha, beta,
+gamma, ... and must appear in that order, each once, because each names a
+different edge. Nested infix operations are printed fully parenthesised, so
+``parse(to_text(g)) == g`` for every genome.
+
+Example:
+    >>> g = parse("log_sigmoid(alpha*x) * beta*arcsinh(x)")
+    >>> g.n_params
+    2
+    >>> to_text(g)
+    'log_sigmoid(alpha*x) * beta*arcsinh(x)'
+    >>> to_sympy(parse("x * relu(x)"))
+    x*Max(0, x)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import sympy as sp
+
+from evoforge.activations.expr import Binary, Node, Unary, X
+from evoforge.activations.operators import INFIX, OPERATORS, get
+
+PARAM_NAMES: tuple[str, ...] = (
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi",
+    "psi", "omega",
+)  # fmt: skip
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
+_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z_0-9]*)|([-+*/^(),]))")
+
+
+def param_name(i: int) -> str:
+    """Name of the ``i``-th parameter (0-based).
+
+    Example:
+        >>> param_name(2)
+        'gamma'
+    """
+    if not 0 <= i < len(PARAM_NAMES):
+        raise ValueError(f"parameter index {i} out of range 0..{len(PARAM_NAMES) - 1}")
+    return PARAM_NAMES[i]
+
+
+def to_text(node: Node) -> str:
+    """The genome as a formula.
+
+    Example:
+        >>> to_text(Binary("max", Unary("sin", X()), Unary("zero", X(), param=True)))
+        'max(sin(x), alpha*zero(x))'
+    """
+    counter = iter(range(len(PARAM_NAMES) + 1))
+
+    def rec(n: Node, operand: bool) -> str:
+        name = param_name(next(counter)) + "*" if n.param else ""
+        if isinstance(n, X):
+            return name + "x"
+        op = OPERATORS[n.op]
+        if isinstance(n, Unary):
+            return f"{name}{n.op}({rec(n.arg, False)})"
+        if op.symbol is None:
+            return f"{name}{n.op}({rec(n.left, False)}, {rec(n.right, False)})"
+        body = f"{rec(n.left, True)} {op.symbol} {rec(n.right, True)}"
+        return f"{name}({body})" if name or operand else body
+
+    return rec(node, False)
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens: list[tuple[str, int]] = []
+        pos = 0
+        while pos < len(text):
+            if text[pos:].strip() == "":
+                break
+            m = _TOKEN.match(text, pos)
+            if m is None:
+                bad = text[pos:].lstrip()[:1]
+                where = len(text) - len(text[pos:].lstrip())
+                raise ValueError(
+                    f"formula {text!r}: unexpected character {bad!r} at position {where}; "
+                    "expected x, an operator name, a parameter name, '(', ')', ',' or + - * / ^"
+                )
+            self.tokens.append((m.group(1) or m.group(2), m.start(m.lastindex or 0)))
+            pos = m.end()
+        self.i = 0
+        self.n_params = 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.i][0] if self.i < len(self.tokens) else None
+
+    def fail(self, expected: str) -> ValueError:
+        if self.i < len(self.tokens):
+            tok, pos = self.tokens[self.i]
+            got = f"{tok!r} at position {pos}"
+        else:
+            got = "end of text"
+        return ValueError(f"formula {self.text!r}: expected {expected}, got {got}")
+
+    def take(self, tok: str) -> None:
+        if self.peek() != tok:
+            raise self.fail(repr(tok))
+        self.i += 1
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise ValueError("formula is empty; expected an expression such as 'tanh(x)'")
+        node = self.expr(1)
+        if self.peek() is not None:
+            raise self.fail("an infix operator (+ - * / ^) or the end of the formula")
+        return node
+
+    def expr(self, min_prec: int) -> Node:
+        left = self.term()
+        while (tok := self.peek()) in _PRECEDENCE and _PRECEDENCE[tok] >= min_prec:
+            self.i += 1
+            prec = _PRECEDENCE[tok]
+            right = self.expr(prec if tok == "^" else prec + 1)
+            left = Binary(INFIX[tok], left, right)
+        return left
+
+    def term(self) -> Node:
+        tok = self.peek()
+        if tok in PARAM_NAMES:
+            expected = PARAM_NAMES[self.n_params]
+            if tok != expected:
+                raise ValueError(
+                    f"formula {self.text!r}: parameters must be named alpha, beta, gamma, ... "
+                    f"in order of appearance, each once; expected {expected!r}, got {tok!r}"
+                )
+            self.n_params += 1
+            self.i += 1
+            self.take("*")
+            node = self.atom()
+            return _with_param(node)
+        return self.atom()
+
+    def atom(self) -> Node:
+        tok = self.peek()
+        if tok == "(":
+            self.i += 1
+            node = self.expr(1)
+            self.take(")")
+            return node
+        if tok == "x":
+            self.i += 1
+            return X()
+        if tok is None or not (tok[0].isalpha() or tok[0] == "_"):
+            raise self.fail("x, a parameter name, an operator call such as 'tanh(x)' or '('")
+        if tok in PARAM_NAMES:
+            raise self.fail(f"an operand after '*' (parameter {tok!r} cannot follow one directly)")
+        op = get(tok)
+        self.i += 1
+        self.take("(")
+        args = [self.expr(1)]
+        while self.peek() == ",":
+            self.i += 1
+            args.append(self.expr(1))
+        self.take(")")
+        if len(args) != op.arity:
+            raise ValueError(
+                f"formula {self.text!r}: operator {tok!r} takes {op.arity} input(s), "
+                f"got {len(args)}"
+            )
+        return Unary(tok, args[0]) if op.arity == 1 else Binary(tok, args[0], args[1])
+
+
+def _with_param(node: Node) -> Node:
+    return replace(node, param=True)
+
+
+def parse(text: str) -> Node:
+    """Parse a formula (see the module docs); ValueError says what is wrong.
+
+    Example:
+        >>> parse("alpha*x - beta*log_sigmoid(gamma*x)").n_params
+        3
+        >>> parse("tanh(x) +")
+        Traceback (most recent call last):
+        ...
+        ValueError: formula 'tanh(x) +': expected x, a parameter name, ... got end of text
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"formula must be a string, got {type(text).__name__}")
+    return _Parser(text).parse()
+
+
+def to_sympy(node: Node) -> sp.Expr:
+    """The genome as a sympy expression in the symbol ``x`` (parameters: alpha, beta, ...).
+
+    Example:
+        >>> to_sympy(parse("alpha*tanh(x)"))
+        alpha*tanh(x)
+    """
+    x = sp.Symbol("x", real=True)
+    counter = iter(range(len(PARAM_NAMES) + 1))
+
+    def rec(n: Node) -> sp.Expr:
+        scale = sp.Symbol(param_name(next(counter)), real=True) if n.param else None
+        out = x if isinstance(n, X) else OPERATORS[n.op].sympy(*[rec(c) for c in n.children])
+        return out if scale is None else scale * out
+
+    return rec(node)
