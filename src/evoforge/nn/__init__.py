@@ -13,6 +13,7 @@ Example:
 
 from evoforge.nn.build import MODEL_FIELDS, build_model
 from evoforge.nn.data import ImageData, load_image_data
+from evoforge.nn.inits import glorot_uniform, he_normal
 from evoforge.nn.models import MLP, AllCNNC, ResNet, WideResNet, finish_model
 from evoforge.nn.train import (
     EpochRecord,
@@ -39,6 +40,8 @@ __all__ = [
     "build_model",
     "evaluate",
     "finish_model",
+    "glorot_uniform",
+    "he_normal",
     "learning_rate",
     "load_image_data",
     "resolve_device",

@@ -52,6 +52,10 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "step", "cosine")
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: optimiser, learning-rate schedule, budget, regularisation, augmentation.
@@ -129,27 +133,34 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise bad(name, "an int >= 0")
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+        if not (_is_number(self.lr) and math.isfinite(self.lr) and self.lr > 0):
             raise bad("lr", "a positive finite number")
         for name in ("weight_decay", "momentum", "gamma"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            if not (_is_number(value) and math.isfinite(value) and value >= 0):
                 raise bad(name, "a finite number >= 0")
+        for name in ("nesterov", "hflip"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false")
         if self.nesterov and self.optimizer == "sgd" and self.momentum <= 0:
             raise bad("nesterov", "False when momentum is 0 (Nesterov needs momentum)")
-        if not (isinstance(self.compress, int | float) and self.compress >= 1):
+        if not (_is_number(self.compress) and self.compress >= 1):
             raise bad("compress", "a number >= 1")
-        if not (0 <= self.warmup < 1):
+        if not (_is_number(self.warmup) and 0 <= self.warmup < 1):
             raise bad("warmup", "a fraction in [0, 1)")
-        if not (0 <= self.label_smoothing < 1):
+        if not (_is_number(self.label_smoothing) and 0 <= self.label_smoothing < 1):
             raise bad("label_smoothing", "in [0, 1)")
-        if not all(isinstance(m, int | float) and 0 < m < 1 for m in self.milestones):
-            raise bad("milestones", "fractions of training in (0, 1)")
+        if not isinstance(self.milestones, tuple) or not all(
+            _is_number(m) and 0 < m < 1 for m in self.milestones
+        ):
+            raise bad("milestones", "a tuple of fractions of training in (0, 1)")
         if list(self.milestones) != sorted(self.milestones):
             raise bad("milestones", "in increasing order")
-        if self.grad_clip is not None and not self.grad_clip > 0:
+        if self.grad_clip is not None and not (_is_number(self.grad_clip) and self.grad_clip > 0):
             raise bad("grad_clip", "None or a positive number")
-        if self.divergence_factor is not None and not self.divergence_factor > 1:
+        if self.divergence_factor is not None and not (
+            _is_number(self.divergence_factor) and self.divergence_factor > 1
+        ):
             raise bad("divergence_factor", "None or a number > 1")
 
     @property
