@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from torch import nn
 
-from evoforge.nn import MLP, MODEL_FIELDS, AllCNNC, ResNet, WideResNet, build_model
+torch = pytest.importorskip("torch", reason="evoforge.nn needs the [torch] extra")
+from torch import nn  # noqa: E402
+
+from evoforge.nn import MLP, MODEL_FIELDS, AllCNNC, ResNet, WideResNet, build_model  # noqa: E402
 
 torch.set_num_threads(1)
 

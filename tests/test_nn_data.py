@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-import evoforge.data.datasets as ds
-from evoforge.data.datasets import DatasetError
-from evoforge.nn import ImageData, load_image_data
+torch = pytest.importorskip("torch", reason="evoforge.nn needs the [torch] extra")
+
+import evoforge.data.datasets as ds  # noqa: E402
+from evoforge.data.datasets import DatasetError  # noqa: E402
+from evoforge.nn import ImageData, load_image_data  # noqa: E402
 
 N_TRAIN, N_TEST = 500, 120
 

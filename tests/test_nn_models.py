@@ -4,13 +4,14 @@ depth counts, the normalisation-free ResNet and the init hook."""
 from __future__ import annotations
 
 import pytest
-import torch
-from torch import nn
-from torch.nn.modules.lazy import LazyModuleMixin
-from torch.nn.parameter import is_lazy
 
-from evoforge.init import autoinit
-from evoforge.nn import MLP, AllCNNC, ResNet, WideResNet
+torch = pytest.importorskip("torch", reason="evoforge.nn needs the [torch] extra")
+from torch import nn  # noqa: E402
+from torch.nn.modules.lazy import LazyModuleMixin  # noqa: E402
+from torch.nn.parameter import is_lazy  # noqa: E402
+
+from evoforge.init import autoinit  # noqa: E402
+from evoforge.nn import MLP, AllCNNC, ResNet, WideResNet  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -6,11 +6,12 @@ import math
 import time
 
 import pytest
-import torch
-from torch import nn
 
-from evoforge.init import autoinit
-from evoforge.nn import (
+torch = pytest.importorskip("torch", reason="evoforge.nn needs the [torch] extra")
+from torch import nn  # noqa: E402
+
+from evoforge.init import autoinit  # noqa: E402
+from evoforge.nn import (  # noqa: E402
     ImageData,
     TrainConfig,
     augment,
@@ -83,7 +84,6 @@ def test_same_seed_same_result_and_different_seed_differs(digits):
 
 def test_train_leaves_global_rng_and_thread_count_alone(digits):
     torch.set_num_threads(1)
-    state = torch.get_rng_state()
     model = build_model({"name": "mlp", "hidden": [8]}, in_shape=(1, 8, 8), num_classes=10)
     state = torch.get_rng_state()
     train(model, digits, TrainConfig(epochs=1, batch_size=200), seed=0, threads=2)

@@ -135,7 +135,8 @@ class AllCNNC(nn.Module):
     3×3 a, 3×3 a, 3×3 a stride 2, dropout, 3×3 b, 3×3 b, 3×3 b stride 2,
     dropout, 3×3 b (unpadded when the feature map is at least 3×3, else padded),
     1×1 b, 1×1 ``num_classes``, global average pooling. An activation follows
-    every convolution except the last. ``width=1`` is the original size;
+    every convolution except the last, whose outputs are the logits (the
+    original also rectified those class scores). ``width=1`` is the original size;
     ``width=1/6`` (16/32 channels) suits digits.
 
     Example:
