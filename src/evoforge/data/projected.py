@@ -442,15 +442,43 @@ def final_evaluation_tasks(
     split (8,000 and 2,000 examples per pair there). ``options`` are
     `projected_binary_tasks`'s other keywords (``split``, ``n_pairs``,
     ``n_train``, ``n_valid``, ``seed``, ...); ``project`` is always False.
-    Digits, which have no test split, use the fixed held-out quarter of
-    `train_test_arrays` as their test split (about 44 images per class, so at
-    most 87 validation examples per pair).
+    Digits have no test split; `heldout_tasks` gives them a fixed one.
 
     Example:
-        >>> ts = final_evaluation_tasks("digits", split="all", n_pairs=2, n_train=200, n_valid=80)
+        >>> ts = final_evaluation_tasks(  # doctest: +SKIP
+        ...     "fashion_mnist", split="all", n_pairs=1, n_train=8000, n_valid=2000)
+        >>> ts.F, ts.N, ts.M  # doctest: +SKIP
+        (784, 8000, 2000)
+    """
+    test = load_dataset(dataset, "test", data_dir)
+    return projected_binary_tasks(
+        dataset, data_dir=data_dir, project=False, valid_data=test, **options
+    )
+
+
+def heldout_tasks(
+    dataset: str, *, data_dir: str | Path | None = None, test: bool = True, **options: Any
+) -> TaskSet:
+    """Unprojected binary tasks on the two parts of `train_test_arrays`.
+
+    With ``test=True`` (the final evaluation) tasks train on the training part
+    and validate on the held-out test part, like `final_evaluation_tasks` but
+    for digits too. With ``test=False`` (tuning, Supplement S7: "all
+    hyperparameter-tuning trials use ... the training set") both their
+    training and validation examples come from the training part, and the
+    test part is never touched. ``options`` are `projected_binary_tasks`'s
+    keywords; ``project`` is always False and names start with ``dataset``.
+    For digits the held-out part has 43-45 images per class, so ``n_valid``
+    can be at most 87 with ``test=True``.
+
+    Example:
+        >>> ts = heldout_tasks("digits", split="all", n_pairs=2, n_train=200, n_valid=80)
         >>> ts.F, ts.N, ts.M, ts.names[0].startswith("digits")
         (64, 200, 80, True)
+        >>> heldout_tasks("digits", test=False, n_pairs=1, n_train=180, n_valid=70).M
+        70
     """
-    train, test = train_test_arrays(dataset, data_dir)
+    train, held_out = train_test_arrays(dataset, data_dir)
     options.setdefault("name", dataset)
-    return projected_binary_tasks(train, project=False, valid_data=test, **options)
+    valid = held_out if test else None
+    return projected_binary_tasks(train, project=False, valid_data=valid, **options)
