@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -50,6 +51,7 @@ def experiment(
     out: Path,
     reference_trials: int,
     tolerance: float,
+    keep: bool = False,
 ) -> dict:
     """One run and its comparison with the tuned reference on its search tasks."""
     config = CONFIGS / f"{task_type}_regressor_{method}.toml"
@@ -61,6 +63,8 @@ def experiment(
     )
     threshold = reference - tolerance
     acceptable, first = acceptable_count(run_dir, threshold)
+    if not keep:  # a 10k-individual run directory holds about 4 MB
+        shutil.rmtree(run_dir)
     return dict(
         figure="fig4_experiment", task_type=task_type, method=method, seed=seed,
         evaluations=result.individuals, seconds=round(result.seconds, 2),
@@ -105,6 +109,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (one core each)")
     parser.add_argument("--reference-trials", type=int, default=200)
     parser.add_argument("--tolerance", type=float, default=1e-9)
+    parser.add_argument(
+        "--keep-runs",
+        action="store_true",
+        help="keep each run directory under --out (default: delete it once scored)",
+    )
     parser.add_argument("--out", type=Path, help="where the run directories go (default: temp)")
     args = parser.parse_args(argv)
     task_types = args.task_types.split(",")
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error("--experiments, --individuals and --jobs must be >= 1")
     out = args.out or Path(tempfile.mkdtemp(prefix="fig4-"))
     jobs = [
-        (t, m, seed, args.individuals, out, args.reference_trials, args.tolerance)
+        (t, m, seed, args.individuals, out, args.reference_trials, args.tolerance, args.keep_runs)
         for t in task_types for m in methods for seed in range(args.experiments)
     ]  # fmt: skip
     rows: list[dict] = []

@@ -18,6 +18,9 @@ Prints JSON lines: ``s10_baselines`` (tuned constants' fitness on the tuning
 tasks), ``s10_repeat`` per run and ``s10_summary`` (mean best accuracy ± 2 SEM,
 success fractions ± 2σ as in Table S5).
 
+Run directories are deleted once scored unless ``--keep-runs`` (keep them to
+pass one to ``benchmarks/automl_zero_final_eval.py``; about 14 MB per 30 s).
+
 Usage:
     python benchmarks/automl_zero_s10.py --repeats 100 --seconds 600 --jobs 2 --out runs/s10
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -65,7 +69,7 @@ def tune_baselines(trials: int, n_tasks: int = 20) -> dict[str, tuple]:
 
 
 def repeat(seed: int, seconds: float | None, individuals: int | None, full: bool, out: Path,
-           baselines: dict[str, tuple]) -> dict:  # fmt: skip
+           baselines: dict[str, tuple], keep: bool = False) -> dict:  # fmt: skip
     """One run and its best accuracy on its select tasks, against the baselines there."""
     run_dir = out / f"s10_{'full' if full else 'basic'}_seed{seed}"
     result = run_experiment(
@@ -75,6 +79,8 @@ def repeat(seed: int, seconds: float | None, individuals: int | None, full: bool
     select = run_setup(run_dir).selector.evaluator.tasks
     candidates = best_so_far(run_dir)
     best = max((c["select_fitness"] or 0.0) for c in candidates) if candidates else 0.0
+    if not keep:  # about 14 MB per 30 s of search
+        shutil.rmtree(run_dir)
     references = {
         name: ProgramEvaluator(memory, select).evaluate(program).fitness
         for name, (program, memory, _) in baselines.items()
@@ -123,6 +129,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--full", action="store_true", help="FEC and hurdles on")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (one core each)")
     parser.add_argument("--baseline-trials", type=int, default=300)
+    parser.add_argument(
+        "--keep-runs",
+        action="store_true",
+        help="keep each run directory under --out (default: delete it once scored)",
+    )
     parser.add_argument("--out", type=Path, help="where the run directories go (default: temp)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.jobs < 1 or args.baseline_trials < 0:
@@ -136,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     )), flush=True)  # fmt: skip
     out = args.out or Path(tempfile.mkdtemp(prefix="s10-"))
     jobs = [
-        (seed, args.seconds, args.individuals, args.full, out, baselines)
+        (seed, args.seconds, args.individuals, args.full, out, baselines, args.keep_runs)
         for seed in range(args.repeats)
     ]
     if args.jobs == 1:

@@ -138,6 +138,7 @@ def test_evolution_vs_random_script_runs_small(tmp_path, capsys):
     (summary,) = summaries
     assert summary["evaluations_per_method"] == 600 and summary["experiments_per_method"] == 2
     assert summary == lines[-1]
+    assert not any(tmp_path.iterdir())  # run directories are deleted unless --keep-runs
     with pytest.raises(SystemExit):
         module.main(["--task-types", "teacher"])
 
@@ -174,7 +175,7 @@ def test_final_evaluation_reports_mean_std_per_seed():
 def test_s10_and_final_eval_scripts_run_small(tmp_path, capsys):
     s10 = script("automl_zero_s10")
     summary = s10.main(["--repeats", "1", "--individuals", "400", "--baseline-trials", "2",
-                        "--out", str(tmp_path)])  # fmt: skip
+                        "--keep-runs", "--out", str(tmp_path)])  # fmt: skip
     assert summary["repeats"] == 1 and summary["mean_individuals"] == 400
     assert 0.0 <= summary["linear_success_fraction"] <= 1.0
     assert summary["logistic_regression_accuracy"] > 0.9
