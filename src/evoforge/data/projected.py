@@ -386,6 +386,51 @@ def projected_multiclass_tasks(
     return TaskSet.from_tasks(tasks)
 
 
+HOLDOUT_FRACTION = 0.25
+# Fixed, so a dataset's held-out examples never change between runs.
+_HOLDOUT_SEED = 20_200_709
+
+
+def train_test_arrays(
+    dataset: str, data_dir: str | Path | None = None, test_fraction: float = HOLDOUT_FRACTION
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``((X_train, y_train), (X_test, y_test))`` for the final evaluation (Supplement S7).
+
+    A dataset with a test split (MNIST, Fashion-MNIST, CIFAR-10) returns its
+    two splits and ignores ``test_fraction``. Digits have a single split: a
+    fixed, stratified ``test_fraction`` of each class (``floor(count *
+    test_fraction)`` images, chosen with a seed that never changes) is held out
+    as the test split and the rest is the training split. Note that the
+    projected search and select tasks of a digits run draw from all 1,797
+    images, so there the held-out images are unseen by the final training and
+    tuning, not by the search.
+
+    Example:
+        >>> (xtr, ytr), (xte, yte) = train_test_arrays("digits")
+        >>> xtr.shape, xte.shape
+        ((1352, 64), (445, 64))
+        >>> train_test_arrays("digits", test_fraction=1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: test_fraction must lie in (0, 1), got 1.0
+    """
+    if not isinstance(test_fraction, float | int) or not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    x, y = load_dataset(dataset, "train", data_dir)
+    if dataset != "digits":
+        return (x, y), load_dataset(dataset, "test", data_dir)
+    rng = np.random.default_rng(_HOLDOUT_SEED)
+    test = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(y == c))[: int(np.sum(y == c) * test_fraction)]
+            for c in np.unique(y)
+        ]
+    )
+    is_test = np.zeros(y.size, bool)
+    is_test[test] = True
+    return (x[~is_test], y[~is_test]), (x[is_test], y[is_test])
+
+
 def final_evaluation_tasks(
     dataset: str, *, data_dir: str | Path | None = None, **options: Any
 ) -> TaskSet:
@@ -397,7 +442,7 @@ def final_evaluation_tasks(
     split (8,000 and 2,000 examples per pair there). ``options`` are
     `projected_binary_tasks`'s other keywords (``split``, ``n_pairs``,
     ``n_train``, ``n_valid``, ``seed``, ...); ``project`` is always False.
-    Digits have no test split.
+    Digits have no test split; `heldout_tasks` gives them a fixed one.
 
     Example:
         >>> ts = final_evaluation_tasks(  # doctest: +SKIP
@@ -409,3 +454,31 @@ def final_evaluation_tasks(
     return projected_binary_tasks(
         dataset, data_dir=data_dir, project=False, valid_data=test, **options
     )
+
+
+def heldout_tasks(
+    dataset: str, *, data_dir: str | Path | None = None, test: bool = True, **options: Any
+) -> TaskSet:
+    """Unprojected binary tasks on the two parts of `train_test_arrays`.
+
+    With ``test=True`` (the final evaluation) tasks train on the training part
+    and validate on the held-out test part, like `final_evaluation_tasks` but
+    for digits too. With ``test=False`` (tuning, Supplement S7: "all
+    hyperparameter-tuning trials use ... the training set") both their
+    training and validation examples come from the training part, and the
+    test part is never touched. ``options`` are `projected_binary_tasks`'s
+    keywords; ``project`` is always False and names start with ``dataset``.
+    For digits the held-out part has 43-45 images per class, so ``n_valid``
+    can be at most 87 with ``test=True``.
+
+    Example:
+        >>> ts = heldout_tasks("digits", split="all", n_pairs=2, n_train=200, n_valid=80)
+        >>> ts.F, ts.N, ts.M, ts.names[0].startswith("digits")
+        (64, 200, 80, True)
+        >>> heldout_tasks("digits", test=False, n_pairs=1, n_train=180, n_valid=70).M
+        70
+    """
+    train, held_out = train_test_arrays(dataset, data_dir)
+    options.setdefault("name", dataset)
+    valid = held_out if test else None
+    return projected_binary_tasks(train, project=False, valid_data=valid, **options)
