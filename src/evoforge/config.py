@@ -30,7 +30,13 @@ import tomli_w
 
 from evoforge.evolution.fec import DEFAULT_CAPACITY
 
-STRATEGY_NAMES = ("regularized_evolution", "random_search")
+STRATEGY_NAMES = (
+    "regularized_evolution",
+    "random_search",
+    "random_walk",
+    "softmax_ga",
+    "exhaustive",
+)
 BACKEND_NAMES = ("serial", "processes", "ray")
 
 
@@ -314,8 +320,23 @@ class IslandsConfig:
 
 
 @dataclass(frozen=True)
+class GenerationalConfig:
+    """``softmax_ga``'s keys in ``[search]``: per generation of ``population_size``
+    members, ``elites`` carried over, ``random_per_generation`` fresh genomes,
+    the rest children of softmax(fitness / ``temperature``)-selected parents."""
+
+    elites: int = 5
+    random_per_generation: int = 10
+    temperature: float = 1.0
+
+
+@dataclass(frozen=True)
 class SearchConfig:
-    """``[search]``: the strategy and its helpers."""
+    """``[search]``: the strategy and its helpers.
+
+    ``quality_gate`` (regularized evolution only; None = off): a child whose
+    fitness is below it is counted but does not join the population.
+    """
 
     strategy: str = "regularized_evolution"
     population_size: int = 100
@@ -324,6 +345,8 @@ class SearchConfig:
     fec: FecConfig = field(default_factory=FecConfig)
     hurdle: HurdleConfig = field(default_factory=HurdleConfig)
     islands: IslandsConfig = field(default_factory=IslandsConfig)
+    quality_gate: float | None = None
+    generational: GenerationalConfig = field(default_factory=GenerationalConfig)
 
 
 @dataclass(frozen=True)
@@ -382,6 +405,31 @@ def _parse_search(s: Section) -> SearchConfig:
             f"expected an integer in [1, population_size={size}], got {tournament}",
         )
     mutation_prob = s.get_float("mutation_prob", SearchConfig.mutation_prob, min=0.0, max=1.0)
+    quality_gate = s.get_float("quality_gate", None)
+    if quality_gate is not None and strategy != "regularized_evolution":
+        raise s.error("quality_gate", f"only regularized_evolution has one, not {strategy}")
+    generational = GenerationalConfig()
+    ga_keys = ("elites", "random_per_generation", "temperature")
+    if strategy == "softmax_ga":
+        generational = GenerationalConfig(
+            elites=s.get_int("elites", GenerationalConfig.elites, min=0, max=size - 1),
+            random_per_generation=s.get_int(
+                "random_per_generation", GenerationalConfig.random_per_generation, min=0
+            ),
+            temperature=s.get_float(
+                "temperature", GenerationalConfig.temperature, min=0.0, min_exclusive=True
+            ),
+        )
+        if generational.elites + generational.random_per_generation > size:
+            raise s.error(
+                "random_per_generation",
+                f"elites + random_per_generation must be <= population_size={size}, got "
+                f"{generational.elites} + {generational.random_per_generation}",
+            )
+    else:
+        for key in ga_keys:
+            if key in s.data:
+                raise s.error(key, f"only used by strategy 'softmax_ga', not {strategy!r}")
     f = s.get_section("fec")
     fec = FecConfig(
         enabled=f.get_bool("enabled", FecConfig.enabled),
@@ -392,12 +440,24 @@ def _parse_search(s: Section) -> SearchConfig:
         enabled=h.get_bool("enabled", HurdleConfig.enabled),
         percentile=h.get_float("percentile", HurdleConfig.percentile, min=0.0, max=100.0),
     )
-    if hurdle.enabled and strategy == "random_search":
-        raise h.error("enabled", "hurdles need a population; random_search keeps none")
+    if hurdle.enabled and strategy in ("random_search", "random_walk", "exhaustive"):
+        raise h.error("enabled", f"hurdles need a population; {strategy} keeps none")
     islands = _parse_islands(s.get_section("islands"))
     if islands.count and strategy != "regularized_evolution":
-        raise s.error("strategy", "islands run regularized_evolution; got random_search")
-    return SearchConfig(strategy, size, tournament, mutation_prob, fec, hurdle, islands)
+        raise s.error("strategy", f"islands run regularized_evolution; got {strategy}")
+    if islands.count and quality_gate is not None:
+        raise s.error("quality_gate", "islands do not support a quality gate")
+    return SearchConfig(
+        strategy,
+        size,
+        tournament,
+        mutation_prob,
+        fec,
+        hurdle,
+        islands,
+        quality_gate,
+        generational,
+    )
 
 
 def _range(s: Section, key: str, value: Any, integer: bool) -> tuple[Any, Any]:

@@ -97,6 +97,16 @@ def _strategy_params(config: ExperimentConfig) -> dict[str, Any]:
             "population_size": s.population_size,
             "tournament_size": s.tournament_size,
             "mutation_prob": s.mutation_prob,
+            "quality_gate": s.quality_gate,
+        }
+    if s.strategy == "softmax_ga":
+        g = s.generational
+        return {
+            "population_size": s.population_size,
+            "elites": g.elites,
+            "random_per_generation": g.random_per_generation,
+            "temperature": g.temperature,
+            "mutation_prob": s.mutation_prob,
         }
     return {}
 

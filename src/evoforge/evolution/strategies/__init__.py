@@ -22,12 +22,18 @@ from evoforge.evolution.strategies.base import (
     PopulationDelta,
     Strategy,
 )
+from evoforge.evolution.strategies.exhaustive import Exhaustive
+from evoforge.evolution.strategies.generational import SoftmaxGA
 from evoforge.evolution.strategies.random_search import RandomSearch
+from evoforge.evolution.strategies.random_walk import RandomWalk
 from evoforge.evolution.strategies.regularized import RegularizedEvolution
 
 STRATEGIES: dict[str, type[Strategy]] = {
     RegularizedEvolution.name: RegularizedEvolution,
     RandomSearch.name: RandomSearch,
+    RandomWalk.name: RandomWalk,
+    SoftmaxGA.name: SoftmaxGA,
+    Exhaustive.name: Exhaustive,
 }
 
 
@@ -42,9 +48,12 @@ __all__ = [
     "NO_CHANGE",
     "STRATEGIES",
     "Candidate",
+    "Exhaustive",
     "PopulationDelta",
     "RandomSearch",
+    "RandomWalk",
     "RegularizedEvolution",
+    "SoftmaxGA",
     "Strategy",
     "make_strategy",
 ]

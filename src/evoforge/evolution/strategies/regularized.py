@@ -7,6 +7,11 @@ ties). The child is the winner's genome mutated with probability ``U``
 population and the oldest member leaves, so good genomes survive only by
 having their lineage re-selected.
 
+An optional quality gate ``V`` (PANGAEA's: 20 % accuracy) keeps bad children
+out: a child whose fitness is below ``V`` is counted (stored, part of the
+budget) but never joins the population, so nobody ages out for it. Members of
+the initial population are always admitted, so the population fills.
+
 Example:
     >>> import numpy as np
     >>> from evoforge.evolution.space import Evaluation, Individual
@@ -48,6 +53,7 @@ class RegularizedEvolution(Strategy):
         population_size: int = 100,
         tournament_size: int = 10,
         mutation_prob: float = 0.9,
+        quality_gate: float | None = None,
     ) -> None:
         super().__init__(space, rng)
         if population_size < 2:
@@ -62,6 +68,7 @@ class RegularizedEvolution(Strategy):
         self.population_size = population_size
         self.tournament_size = tournament_size
         self.mutation_prob = mutation_prob
+        self.quality_gate = quality_gate
         # A ring buffer: once full, `_head` is the slot of the oldest member and a
         # new member overwrites it. Tournaments draw slot indices, so the slot
         # layout (not only the age order) is part of the state for exact resume.
@@ -113,7 +120,16 @@ class RegularizedEvolution(Strategy):
     def tell(self, individuals: Sequence[Individual]) -> PopulationDelta:
         left: list[Individual] = []
         size = self.population_size
-        for ind in individuals:
+        gate = self.quality_gate
+        joined: Sequence[Individual] = individuals
+        if gate is not None:
+            # Only children (with a parent) are gated; the initial population fills.
+            joined = [
+                ind
+                for ind in individuals
+                if ind.parent_id is None or ind.evaluation.fitness >= gate
+            ]
+        for ind in joined:
             if len(self._slots) < size:
                 self._slots.append(ind)
                 self._fitness.append(ind.evaluation.fitness)
@@ -123,7 +139,7 @@ class RegularizedEvolution(Strategy):
                 self._slots[head] = ind
                 self._fitness[head] = ind.evaluation.fitness
                 self._head = (head + 1) % size
-        return PopulationDelta(individuals, left)
+        return PopulationDelta(joined, left)
 
     @property
     def population(self) -> Sequence[Individual]:

@@ -1,0 +1,89 @@
+"""Exhaustive enumeration: evaluate every genome of a finite space once, in order.
+
+The space must have ``enumerate()``, an iterator over all its genomes in a
+fixed order (e.g. CAFE's S1, 3,456 functions). The strategy proposes them one
+after the other and remembers the best (the first one on ties). A checkpoint
+holds only how many were proposed, so resume re-creates the iterator and skips
+that many. Set ``run.max_individuals`` to the size of the space (or less): once
+every genome has been told, asking for more is an error.
+
+Example:
+    >>> import numpy as np
+    >>> from evoforge.evolution.space import Evaluation, Individual
+    >>> class Three:
+    ...     def enumerate(self): return iter(["a", "b", "c"])
+    >>> s = Exhaustive(Three(), np.random.default_rng(0))
+    >>> [c.genome for c in s.ask(2)], [c.genome for c in s.ask(5)], s.ask(1)
+    (['a', 'b'], ['c'], [])
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from evoforge.evolution.space import Individual, SearchSpace
+from evoforge.evolution.strategies.base import NO_CHANGE, Candidate, PopulationDelta, Strategy
+
+
+class Exhaustive(Strategy):
+    """Every genome of ``space.enumerate()``, each once; keeps the best."""
+
+    name = "exhaustive"
+    best: Individual | None = None
+
+    def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        super().__init__(space, rng)
+        if not callable(getattr(space, "enumerate", None)):
+            raise ValueError(
+                f"{type(space).__name__} cannot be enumerated (no enumerate() method); "
+                "exhaustive search needs a finite space such as CAFE's S1"
+            )
+        self._asked = 0
+        self._told = 0
+        self._exhausted = False
+        self._iter: Iterator[Any] = space.enumerate()  # type: ignore[attr-defined]
+
+    def ask(self, n: int) -> list[Candidate]:
+        out = [Candidate(g, None, None) for g in itertools.islice(self._iter, n)]
+        self._asked += len(out)
+        if len(out) < n:
+            self._exhausted = True
+            if not out and self._told == self._asked:
+                raise RuntimeError(
+                    f"exhaustive: all {self._asked} genomes of the space have been evaluated; "
+                    f"set run.max_individuals <= {self._asked}"
+                )
+        return out
+
+    def tell(self, individuals: Sequence[Individual]) -> PopulationDelta:
+        for ind in individuals:
+            self._told += 1
+            if self.best is None or ind.evaluation.fitness > self.best.evaluation.fitness:
+                self.best = ind
+        return NO_CHANGE
+
+    @property
+    def population(self) -> Sequence[Individual]:
+        return () if self.best is None else (self.best,)
+
+    def state_dict(self) -> dict[str, Any]:
+        # In-flight candidates are checkpointed by the run as pending, so the
+        # enumeration position is what was asked.
+        return {"asked": self._asked, "best": None if self.best is None else self.best.id}
+
+    def load_state_dict(
+        self, state: Mapping[str, Any], individuals: Mapping[int, Individual]
+    ) -> None:
+        self._asked = self._told = int(state["asked"])
+        self._iter = self.space.enumerate()  # type: ignore[attr-defined]
+        for _ in itertools.islice(self._iter, self._asked):
+            pass
+        self.best = None if state["best"] is None else individuals[state["best"]]
+
+    @staticmethod
+    def referenced_ids(state: Mapping[str, Any]) -> list[int]:
+        return [] if state["best"] is None else [state["best"]]
