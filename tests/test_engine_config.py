@@ -58,8 +58,9 @@ def test_defaults_are_filled_in():
         ),
         (
             {"run": {"domain": "toy"}, "search": {"strategy": "regularised_evolution"}},
-            "search.strategy: expected one of 'regularized_evolution', 'random_search', got "
-            "'regularised_evolution' (a string) (did you mean 'regularized_evolution'?)",
+            "search.strategy: expected one of 'regularized_evolution', 'random_search', "
+            "'random_walk', 'softmax_ga', 'exhaustive', got 'regularised_evolution' (a string)"
+            " (did you mean 'regularized_evolution'?)",
         ),
         (
             {"run": {"domain": "toy"}, "search": {"populaton_size": 5}},

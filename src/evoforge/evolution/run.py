@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from evoforge.config import ExperimentConfig, load_config
+from evoforge.config import ConfigError, ExperimentConfig, load_config
 from evoforge.domains import DomainSetup, build_domain
 from evoforge.evolution.archipelago import Archipelago, IslandPlan, plan_islands
 from evoforge.evolution.backends import Backend, make_backend
@@ -212,6 +212,13 @@ class Run:
         if setup is None:
             setup = build_domain(config)
         config = _without_unusable_fec(config, setup)
+        try:  # e.g. a strategy that needs crossover on a space without it
+            make_strategy(
+                config.search.strategy, setup.space, np.random.default_rng(0),
+                **_strategy_params(config),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ConfigError("search.strategy", str(exc), config.source) from None
         islands = plan_islands(config, setup) if config.search.islands.count else None
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG_FILE).write_text(config.resolved_toml(setup.resolved_config))
