@@ -147,7 +147,7 @@ def test_random_activation_script_tiny(capsys, tmp_path):
     for init, s in summaries.items():
         mine = [r for r in runs if r["init"] == init]
         assert s["total"] == 2 and s["failed"] == sum(r["outcome"] != "ok" for r in mine)
-        assert 0 <= s["beat_relu"] <= 2
+        assert 0 <= s["beat_relu"] <= s["ok"]  # a failed function never beats ReLU
     assert lines[-1]["figure"] == "timing"
 
 

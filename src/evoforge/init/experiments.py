@@ -50,6 +50,7 @@ __all__ = [
     "count_outcomes",
     "init_hook",
     "is_block",
+    "json_safe",
     "layer_variances",
     "overall_outcome",
     "random_activations",
@@ -275,6 +276,24 @@ def random_activations(
         seen.add(text)
         chosen.append(genome)
     return chosen
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (in lists, tuples and dicts too) replaced by None.
+
+    Standard JSON has no NaN or infinity; exploding variances and failed runs produce them.
+
+    Example:
+        >>> json_safe({"var": [1.5, float("inf")], "acc": float("nan"), "n": 3})
+        {'var': [1.5, None], 'acc': None, 'n': 3}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def summary(values: Sequence[float]) -> dict[str, float | None]:
