@@ -76,7 +76,7 @@ def test_parse_uses_usual_precedence_and_associativity():
         ("max(x)", r"'max' takes 2 input\(s\), got 1"),
         ("tanh(x, x)", r"'tanh' takes 1 input\(s\), got 2"),
         ("x x", r"expected an infix operator"),
-        ("3 * x", r"unexpected character '3'"),
+        ("3 * x", r"the constant 0 or 1"),
         ("y", r"unknown operator 'y'"),
         ("-x", r"expected x, a parameter name"),
     ],
@@ -103,3 +103,18 @@ def test_sympy_export_matches_torch_on_samples():
 def test_sympy_export_names_parameters():
     expr = to_sympy(parse("alpha*x - beta*log_sigmoid(gamma*x)"))
     assert {s.name for s in expr.free_symbols} == {"x", "alpha", "beta", "gamma"}
+
+
+def test_paper_spellings_log_sigmoid_and_constants_parse_to_the_canonical_genome():
+    assert parse("log(sigmoid(alpha*x)) * beta*arcsinh(x)") == parse(
+        "log_sigmoid(alpha*x) * beta*arcsinh(x)"
+    )
+    assert parse("min(x, 0)") == parse("min(x, zero(x))")
+    assert parse("x * 1.0") == parse("x * one(x)")
+    for bad, message in [
+        ("min(x, 2)", "the constant 0 or 1"),
+        ("log(x)", "'sigmoid"),
+        ("log(sigmoid(x)", "expected '\\)'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse(bad)

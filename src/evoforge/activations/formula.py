@@ -4,7 +4,11 @@ Grammar of the text (what `to_text` prints and `parse` reads)::
 
     expr    := term (infix term)*          # + - (lowest), * /, ^ (right-assoc, highest)
     term    := [PARAM "*"] atom            # a parameter on the edge leaving atom
-    atom    := "x" | NAME "(" expr ("," expr)? ")" | "(" expr ")"
+    atom    := "x" | "0" | "1" | NAME "(" expr ("," expr)? ")" | "(" expr ")"
+
+Two spellings from the papers are read as well (and printed canonically):
+``log(sigmoid(e))`` is ``log_sigmoid(e)``, and the constants ``0`` and ``1``
+are ``zero(x)`` and ``one(x)``, so ``min(x, 0)`` parses.
 
 ``NAME`` is an operator of `evoforge.activations.operators.OPERATORS`; binary
 operators with an infix symbol (``+ - * / ^``) print infix, the others
@@ -21,6 +25,10 @@ Example:
     'log_sigmoid(alpha*x) * beta*arcsinh(x)'
     >>> to_sympy(parse("x * relu(x)"))
     x*Max(0, x)
+    >>> to_text(parse("log(sigmoid(alpha*x)) * beta*arcsinh(x)"))
+    'log_sigmoid(alpha*x) * beta*arcsinh(x)'
+    >>> to_text(parse("arctan(x) * min(x, 0)"))
+    'arctan(x) * min(x, zero(x))'
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ PARAM_NAMES: tuple[str, ...] = (
     "psi", "omega",
 )  # fmt: skip
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
-_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z_0-9]*)|([-+*/^(),]))")
+_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z_0-9]*|[0-9]+(?:\.[0-9]*)?)|([-+*/^(),]))")
+_CONSTANTS = {"0": "zero", "1": "one"}  # constants the operator sets have, as functions of x
 
 
 def param_name(i: int) -> str:
@@ -158,6 +167,13 @@ class _Parser:
         if tok == "x":
             self.i += 1
             return X()
+        if tok is not None and tok[0].isdigit():
+            if float(tok) not in (0.0, 1.0):
+                raise self.fail("the constant 0 or 1 (other constants are parameters)")
+            self.i += 1
+            return Unary(_CONSTANTS["0" if float(tok) == 0.0 else "1"], X())
+        if tok == "log":
+            return self._log_sigmoid()
         if tok is None or not (tok[0].isalpha() or tok[0] == "_"):
             raise self.fail("x, a parameter name, an operator call such as 'tanh(x)' or '('")
         if tok in PARAM_NAMES:
@@ -176,6 +192,20 @@ class _Parser:
                 f"got {len(args)}"
             )
         return Unary(tok, args[0]) if op.arity == 1 else Binary(tok, args[0], args[1])
+
+    def _log_sigmoid(self) -> Node:
+        """``log(sigmoid(e))``, the papers' spelling of ``log_sigmoid(e)``."""
+        self.i += 1
+        self.take("(")
+        if self.peek() != "sigmoid":
+            raise self.fail("'sigmoid(...)' inside log(...): the logarithms are log_sigmoid and "
+                            "log_abs_eps")  # fmt: skip
+        self.i += 1
+        self.take("(")
+        inner = self.expr(1)
+        self.take(")")
+        self.take(")")
+        return Unary("log_sigmoid", inner)
 
 
 def _with_param(node: Node) -> Node:
