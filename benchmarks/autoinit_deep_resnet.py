@@ -44,10 +44,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
-from multiprocessing import get_context
 from typing import Any
 
 import torch
@@ -58,6 +55,7 @@ from evoforge.init.experiments import (
     init_hook,
     json_safe,
     layer_variances,
+    run_all,
     summary,
 )
 from evoforge.nn import ImageData, TrainConfig, build_model, load_image_data, train
@@ -150,18 +148,6 @@ def run_one(
     }
 
 
-def run_all(args: argparse.Namespace, tasks: list[tuple[int, float, str, int]]) -> Iterator[dict]:
-    """Records of every task, serially or in ``--jobs`` processes (completion order)."""
-    if args.jobs <= 1:
-        for task in tasks:
-            yield run_one(args, *task)
-        return
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, args, *task) for task in tasks]
-        for future in futures:
-            yield future.result()
-
-
 def log10(value: float) -> float | None:
     """log10 of a positive finite value, else None (for JSON)."""
     return round(math.log10(value), 3) if math.isfinite(value) and value > 0 else None
@@ -235,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     tasks = [(d, lr, i, s) for d in depths for lr in lrs for s in range(args.seeds) for i in inits]
     records = []
-    for record in run_all(args, tasks):
+    for record in run_all(run_one, args, tasks, args.jobs):
         records.append(record)
         emit(args.out, **record)
     for depth in depths:

@@ -50,10 +50,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
-from multiprocessing import get_context
 from typing import Any
 
 import torch
@@ -67,6 +64,7 @@ from evoforge.init.experiments import (
     json_safe,
     overall_outcome,
     random_activations,
+    run_all,
     summary,
 )
 from evoforge.nn import ImageData, TrainConfig, build_model, load_image_data, train
@@ -160,18 +158,6 @@ def run_one(args: argparse.Namespace, index: int, formula: str, init: str, seed:
         "train_seconds": round(result.wall_seconds, 2),
         "device": result.device,
     }
-
-
-def run_all(args: argparse.Namespace, tasks: list[tuple[int, str, str, int]]) -> Iterator[dict]:
-    """Records of every task, serially or in ``--jobs`` processes (submission order)."""
-    if args.jobs <= 1:
-        for task in tasks:
-            yield run_one(args, *task)
-        return
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, args, *task) for task in tasks]
-        for future in futures:
-            yield future.result()
 
 
 def mean_accuracy(runs: list[dict]) -> float:
@@ -268,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         (i, f, init, s) for i, f in enumerate(formulas) for init in inits for s in range(args.seeds)
     ]
     records = []
-    for record in run_all(args, tasks):
+    for record in run_all(run_one, args, tasks, args.jobs):
         records.append(record)
         emit(args.out, **record)
     for init in inits:

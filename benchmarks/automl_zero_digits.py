@@ -25,6 +25,7 @@ import argparse
 import json
 import sqlite3
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--evaluate-only", action="store_true", help="score an existing --out run")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=TOML",
+        help="config override, e.g. --set 'automl_zero.random_seeds=\"task\"'",
+    )  # fmt: skip
     args = parser.parse_args()
     if not args.evaluate_only:
         search(args)
@@ -59,7 +64,11 @@ def main() -> None:
 
 
 def search(args: argparse.Namespace) -> None:
-    config = load_config(CONFIG, {"run.max_seconds": args.seconds, "run.seed": args.seed})
+    overrides = {"run.max_seconds": args.seconds, "run.seed": args.seed}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+    config = load_config(CONFIG, overrides)
     started = time.perf_counter()
     result = Run.create(args.out, config).run()
     seconds = time.perf_counter() - started
