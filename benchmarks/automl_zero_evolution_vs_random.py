@@ -1,7 +1,10 @@
 """Paper §4.1 / Figure 4: regularized evolution against random search at equal evaluations.
 
 For each task type (``linear``, ``affine``: the "regressor" points of Figure
-4, ``configs/automl_zero/<type>_regressor_{evolution,random_search}.toml``)
+4, ``configs/automl_zero/<type>_regressor_{evolution,random_search}.toml``;
+``linear_backprop``: Setup and Predict given, Learn searched,
+``configs/automl_zero/linear_backprop_{evolution,random_search}.toml``, whose
+reference is the config's own hand-designed program)
 runs ``--experiments`` experiments of each search method, each a run with its
 own seed (so its own search tasks) and ``--individuals`` evaluations. An
 *acceptable* program is one whose search fitness (mean over the D=3 tasks of
@@ -39,7 +42,10 @@ from evoforge.algorithms.experiments import (
 )
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "automl_zero"
-TASK_TYPES = {"linear": "linear_sgd", "affine": "affine_sgd"}
+# Task type -> hand-designed reference: a baseline whose learning rate is tuned
+# on each run's tasks ("regressor" points), or None for the "backprop" points,
+# whose reference is the config's own program (given Setup/Predict, SGD Learn).
+TASK_TYPES = {"linear": "linear_sgd", "affine": "affine_sgd", "linear_backprop": None}
 METHODS = {"evolution": "evolution", "random_search": "random_search"}
 
 
@@ -54,13 +60,17 @@ def experiment(
     keep: bool = False,
 ) -> dict:
     """One run and its comparison with the tuned reference on its search tasks."""
-    config = CONFIGS / f"{task_type}_regressor_{method}.toml"
+    baseline = TASK_TYPES[task_type]
+    name = f"{task_type}_regressor_{method}" if baseline else f"{task_type}_{method}"
     run_dir = out / f"{task_type}_{method}_seed{seed}"
-    result = run_experiment(config, run_dir, seed, individuals=individuals)
-    tasks = run_setup(run_dir).evaluator.tasks
-    _, _, reference = tuned_reference(
-        TASK_TYPES[task_type], tasks, reference_trials, seed=seed, learning_rate=0.01
-    )
+    result = run_experiment(CONFIGS / f"{name}.toml", run_dir, seed, individuals=individuals)
+    setup = run_setup(run_dir)
+    if baseline is None:
+        reference = setup.evaluator.evaluate(setup.space.initial_program).fitness
+    else:
+        _, _, reference = tuned_reference(
+            baseline, setup.evaluator.tasks, reference_trials, seed=seed, learning_rate=0.01
+        )
     threshold = reference - tolerance
     acceptable, first = acceptable_count(run_dir, threshold)
     if not keep:  # a 10k-individual run directory holds about 4 MB

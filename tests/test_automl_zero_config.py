@@ -78,3 +78,44 @@ def test_initial_program_seeds_the_population(tmp_path):
 
     program = setup.space.initial(np.random.default_rng(0))
     assert program.sizes == (1, 1, 0)
+
+
+def test_figure4_backprop_point_gives_setup_predict_and_draws_learn():
+    import numpy as np
+
+    from evoforge.algorithms.ops import op_ids
+
+    path = LINEAR_DEMO.parent / "linear_backprop_random_search.toml"
+    setup = build_domain(load_config(path))
+    given = setup.space.initial_program
+    rng = np.random.default_rng(0)
+    drawn = [setup.space.initial(rng) for _ in range(20)]
+    allowed = set(op_ids(["OP2", "OP3", "OP18", "OP23"]))
+    for program in drawn:
+        assert program.rows(0) == given.rows(0) and program.rows(1) == given.rows(1)
+        assert program.sizes[2] == 4 and {row[0] for row in program.rows(2)} <= allowed
+    assert len({tuple(p.rows(2)) for p in drawn}) == 20
+    # The reference is the given program itself: SGD learns the linear tasks.
+    assert setup.evaluator.evaluate(given).fitness > 0.999
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.update(randomize=["learn"]), "only used with initial = 'program'"),
+        (
+            lambda t: t.update(
+                initial="program",
+                initial_program="def Setup():\ndef Predict():\ndef Learn():\n",
+                randomize=["setup"],
+                setup={"size": 0},
+            ),
+            "has no allowed ops",
+        ),
+    ],
+)
+def test_randomize_needs_a_program_and_allowed_ops(tmp_path, capsys, edit, message):
+    assert main(["run", str(broken(tmp_path, edit)), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "automl_zero.randomize" in err and message in err
+    assert not (tmp_path / "r").exists()

@@ -171,7 +171,19 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         tuple(c[3] for c in components),
         mutations,
     )
-    space = ProgramSpace(mutator, tuple(c[1] for c in components), _initial(s, memory))
+    initial = _initial(s, memory)
+    randomize = s.get_list("randomize", [], item=str, choices=COMPONENTS)
+    if randomize and not isinstance(initial, Program):
+        raise s.error("randomize", "only used with initial = 'program'")
+    for name in randomize:
+        if not components[COMPONENTS.index(name)][0]:
+            raise s.error("randomize", f"{name!r} has no allowed ops ({name}.ops) to draw from")
+    space = ProgramSpace(
+        mutator,
+        tuple(c[1] for c in components),
+        initial,
+        tuple(COMPONENTS.index(name) for name in randomize),
+    )
     evaluator_options = {
         "combine": s.get_str("combine", "mean", choices=COMBINE_MODES),
         "max_abs_error": s.get_float("max_abs_error", 100.0, min=0.0, min_exclusive=True),

@@ -32,13 +32,24 @@ class ProgramSpace:
     ``initial`` is ``"empty"`` (no instructions, as in the paper's §4.2),
     ``"random"`` (``init_sizes`` random instructions per component) or a
     `Program` that seeds the whole population (e.g. the Figure 5 network).
+    ``randomize`` (component indices, with a program) replaces those
+    components of it by ``init_sizes`` random instructions in every initial
+    genome: Figure 4's "backprop" points give Setup and Predict and search
+    only Learn.
     """
 
     def __init__(
-        self, mutator: Mutator, init_sizes: tuple[int, int, int], initial: str | Program = "random"
+        self,
+        mutator: Mutator,
+        init_sizes: tuple[int, int, int],
+        initial: str | Program = "random",
+        randomize: tuple[int, ...] = (),
     ):
         if isinstance(initial, str) and initial not in ("empty", "random"):
             raise ValueError(f"initial: expected 'empty', 'random' or a program, got {initial!r}")
+        if randomize and not isinstance(initial, Program):
+            raise ValueError("randomize: only with an initial program")
+        self.randomize = tuple(sorted(set(randomize)))
         self.mutator = mutator
         self.memory = mutator.memory
         self.init_sizes = tuple(init_sizes)
@@ -48,7 +59,12 @@ class ProgramSpace:
 
     def initial(self, rng: np.random.Generator) -> Program:
         if isinstance(self.initial_program, Program):
-            return self.initial_program
+            if not self.randomize:
+                return self.initial_program
+            sizes = tuple(n if k in self.randomize else 0 for k, n in enumerate(self.init_sizes))
+            fresh = self.mutator.random_program(sizes, rng)
+            source = [fresh if k in self.randomize else self.initial_program for k in range(3)]
+            return Program.from_components(tuple(source[k].rows(k) for k in range(3)))
         if self.initial_program == "empty":
             return Program.empty()
         return self.mutator.random_program(self.init_sizes, rng)
