@@ -246,10 +246,10 @@ class Archipelago:
     def loop(self, run: Run, backend: IslandBackend) -> str:
         """Feed the islands and store their results until a stop condition."""
         rc = self.config.run
-        backend.start([self.spec(i, run.store) for i in range(len(self.books))])
         reason = run._stop_check()
         if reason is not None:
             return reason
+        backend.start([self.spec(i, run.store) for i in range(len(self.books))])
         stopping = False
         next_checkpoint_n = run.n + rc.checkpoint_every
         now = time.monotonic()
