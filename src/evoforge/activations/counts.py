@@ -117,8 +117,8 @@ def binary_depth(node: Node) -> int:
 
 
 def pangaea_shapes(n_nodes: int, max_binary_depth: int | None = 2) -> Iterator[Node]:
-    """Graph shapes with ``n_nodes`` operator nodes counted by Table 4.11 (operators
-    are placeholders: ``identity`` and ``add``).
+    """Graph shapes with ``n_nodes`` operator nodes counted by Table 4.11 (every unary
+    node is ``identity`` and every binary node ``add``: only the shape matters).
 
     Example:
         >>> sum(1 for _ in pangaea_shapes(4))
