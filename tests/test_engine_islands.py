@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 import toy_domain  # registers the "toy" domain
+from evoforge.cli import main
 from evoforge.config import ConfigError, parse_config
 from evoforge.evolution.archipelago import plan_islands
 from evoforge.evolution.islands import Island, IslandSpec, Request
@@ -92,7 +93,7 @@ def test_island_uploads_half_and_immigrants_take_those_slots():
     assert sorted(members[s] for s in slots) == list(range(1000, 1005))
 
 
-def test_serial_islands_migrate_keep_their_sizes_and_store_everything(tmp_path):
+def test_serial_islands_migrate_keep_their_sizes_and_store_everything(tmp_path, capsys):
     cfg = config(islands={"population_size": [10, 30]})
     plans = plan_islands(cfg, None)
     sizes = [p.population_size for p in plans]
@@ -107,6 +108,11 @@ def test_serial_islands_migrate_keep_their_sizes_and_store_everything(tmp_path):
     assert len(migrations) == sum(n // 150 for n in per_island)
     assert all(e["evaluated"] % 150 == 0 for e in migrations)
     assert sum(r[3] == "migrated" for r in rows) == 0  # migrants are not re-stored
+    # `evoforge show` sums the islands up.
+    assert main(["show", str(tmp_path / "a")]) == 0
+    shown = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert f"3: P {'/'.join(map(str, sizes))}" in shown
+    assert f"{len(migrations)} migrations, 0 restarts" in shown
     # Deterministic: the same seed gives the same individuals.
     Run.create(tmp_path / "b", cfg).run()
     columns = "id, parent_id, mutation, genome_text, fitness, worker"

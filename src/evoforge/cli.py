@@ -150,9 +150,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
         meta = store.meta()
         summary = store.summary()
         checkpoint = store.latest_checkpoint()
+        state = checkpoint[1] if checkpoint else {}
+        islands = _islands_row(store, state.get("islands"))
     finally:
         store.close()
-    state = checkpoint[1] if checkpoint else {}
     console = Console()
     best_path = run_dir / BEST_FILE
     if best_path.is_file():
@@ -176,6 +177,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         ("select fitness of best", _fmt(state.get("best_select"))),
         ("best select fitness", _fmt(state.get("max_select"))),
         ("elapsed", f"{state.get('elapsed', 0.0):,.1f} s"),
+        *([("islands", islands)] if islands else []),
         ("status", status),
     ]
     table = Table(title=str(run_dir), show_header=False)
@@ -183,6 +185,22 @@ def _cmd_show(args: argparse.Namespace) -> int:
         table.add_row(name, value)
     console.print(table)
     return 0
+
+
+def _islands_row(store: RunStore, islands: dict | None) -> str | None:
+    """ "3: P 20/20/20, 1,000/990/1,010 individuals, 18 migrations, 0 restarts"."""
+    if not islands:
+        return None
+    entries = islands["islands"]
+    sizes = "/".join(str(len(e["fitness"])) for e in entries)
+    per_island = store.count_by_worker()
+    counts = "/".join(f"{per_island.get(i, 0):,}" for i in range(len(entries)))
+    migrations = len(store.events("migration"))
+    restarts = len(store.events("island_restart"))
+    return (
+        f"{len(entries)}: P {sizes}, {counts} individuals,"
+        f" {migrations} migrations, {restarts} restarts"
+    )
 
 
 def _cmd_datasets() -> int:

@@ -327,6 +327,11 @@ class RunStore:
         keys = ("individuals", "fec_hits", "early_stopped", "errors", "cost", "best_fitness")
         return dict(zip(keys, row, strict=True))
 
+    def count_by_worker(self) -> dict[int, int]:
+        """Stored individuals per ``worker`` (for island runs: per island)."""
+        rows = self._db.execute("SELECT worker, COUNT(*) FROM individuals GROUP BY worker")
+        return {int(worker): int(count) for worker, count in rows if worker is not None}
+
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Stored events (oldest first), optionally only one kind."""
         query = "SELECT time, kind, payload FROM events"
