@@ -190,3 +190,21 @@ def test_ray_islands(tmp_path):
     result = Run.create(tmp_path / "ray", cfg).run()
     assert result.n_individuals == 2000
     check_consistent(tmp_path / "ray", 2000, [20, 20])
+
+
+def test_islands_apply_the_quality_gate(tmp_path):
+    def members(run_dir):
+        state, _ = checkpoint_state(run_dir)
+        ids = [i for e in state["islands"]["islands"] for i in e["state"]["strategy"]["slots"]]
+        rows = {r[0]: r for r in stored(run_dir, "id, parent_id, fitness")}
+        return [rows[i] for i in ids]
+
+    Run.create(
+        tmp_path / "g", config(300, islands={"migrate_every": 50}, search={"quality_gate": 0.7})
+    ).run()
+    gated = members(tmp_path / "g")
+    # Only initial members (no parent) may sit below the gate.
+    assert len(gated) == 60 and all(p is None or f >= 0.7 for _, p, f in gated)
+    assert any(p is not None for _, p, _ in gated)  # children did join
+    Run.create(tmp_path / "u", config(300, islands={"migrate_every": 50})).run()
+    assert any(p is not None and f < 0.7 for _, p, f in members(tmp_path / "u"))

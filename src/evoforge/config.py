@@ -445,8 +445,6 @@ def _parse_search(s: Section) -> SearchConfig:
     islands = _parse_islands(s.get_section("islands"))
     if islands.count and strategy != "regularized_evolution":
         raise s.error("strategy", f"islands run regularized_evolution; got {strategy}")
-    if islands.count and quality_gate is not None:
-        raise s.error("quality_gate", "islands do not support a quality gate")
     return SearchConfig(
         strategy,
         size,

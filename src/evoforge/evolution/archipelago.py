@@ -193,6 +193,7 @@ class Archipelago:
             tournament_size=min(search.tournament_size, plan.population_size),
             mutation_prob=search.mutation_prob,
             seed=np.random.SeedSequence(self.config.run.seed, spawn_key=(_ISLAND_KEY, index)),
+            quality_gate=search.quality_gate,
             fec_capacity=search.fec.capacity if search.fec.enabled else None,
             hurdle_percentile=search.hurdle.percentile if search.hurdle.enabled else None,
             state=state,

@@ -84,6 +84,7 @@ class IslandSpec:
     tournament_size: int
     mutation_prob: float
     seed: Any = 0
+    quality_gate: float | None = None
     fec_capacity: int | None = None
     hurdle_percentile: float | None = None
     state: Mapping[str, Any] | None = None
@@ -136,7 +137,12 @@ class Island:
             seed = np.random.SeedSequence(seed)
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self.strategy = RegularizedEvolution(
-            spec.space, self.rng, spec.population_size, spec.tournament_size, spec.mutation_prob
+            spec.space,
+            self.rng,
+            spec.population_size,
+            spec.tournament_size,
+            spec.mutation_prob,
+            quality_gate=spec.quality_gate,
         )
         evaluator = spec.evaluator
         if spec.fec_capacity is not None and isinstance(evaluator, Fingerprinter):
