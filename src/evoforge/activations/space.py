@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,27 @@ def from_json(data: Any) -> Node:
     return Unary(op.name, kids[0], param) if op.arity == 1 else Binary(op.name, *kids, param)
 
 
-class CafeSpace:
+class _FormulaSpace(ABC):
+    """Text and JSON forms shared by both spaces."""
+
+    @abstractmethod
+    def _check(self, genome: Node) -> Node:
+        """``genome`` if it belongs to this space, else a ValueError saying why."""
+
+    def to_text(self, genome: Node) -> str:
+        return to_text(genome)
+
+    def from_text(self, text: str) -> Node:
+        return self._check(parse(text))
+
+    def to_json(self, genome: Node) -> Any:
+        return to_json(genome)
+
+    def from_json(self, data: Any) -> Node:
+        return self._check(from_json(data))
+
+
+class CafeSpace(_FormulaSpace):
     """CAFE trees: ``initial`` draws uniformly from S2 (or S1), ``mutate`` changes one
     operator, `crossover` swaps same-depth subtrees.
 
@@ -109,20 +130,8 @@ class CafeSpace:
             raise ValueError(f"expected a CAFE {self.shape.upper()} genome, got {shape.upper()}")
         return genome
 
-    def to_text(self, genome: Node) -> str:
-        return to_text(genome)
 
-    def from_text(self, text: str) -> Node:
-        return self._check(parse(text))
-
-    def to_json(self, genome: Node) -> Any:
-        return to_json(genome)
-
-    def from_json(self, data: Any) -> Node:
-        return self._check(from_json(data))
-
-
-class PangaeaSpace:
+class PangaeaSpace(_FormulaSpace):
     """PANGAEA graphs: ``initial`` is `pangaea.random_initial`, ``mutate`` is
     `pangaea.mutate` (insert/remove/change/regenerate, bloat rule, fresh parameters).
 
@@ -168,15 +177,3 @@ class PangaeaSpace:
         if genome.n_nodes == 0:
             raise ValueError("a PANGAEA genome needs at least one operator node")
         return genome
-
-    def to_text(self, genome: Node) -> str:
-        return to_text(genome)
-
-    def from_text(self, text: str) -> Node:
-        return self._check(parse(text))
-
-    def to_json(self, genome: Node) -> Any:
-        return to_json(genome)
-
-    def from_json(self, data: Any) -> Node:
-        return self._check(from_json(data))
