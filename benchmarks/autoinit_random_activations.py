@@ -44,13 +44,11 @@ Full scale (one H200 + 16 cores, ~5 min estimated):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
 import warnings
-from functools import lru_cache
 from typing import Any
 
 import torch
@@ -58,35 +56,21 @@ from torch import nn
 
 from evoforge.activations import Activation, parse, to_text
 from evoforge.init.experiments import (
+    cached_data,
     classify,
     count_outcomes,
+    emit,
     init_hook,
-    json_safe,
     overall_outcome,
     random_activations,
     run_all,
     summary,
 )
-from evoforge.nn import ImageData, TrainConfig, build_model, load_image_data, train
+from evoforge.nn import TrainConfig, build_model, train
 
 DEFAULT_INITS = ("glorot", "torch", "autoinit", "autoinit++")
 EXAMPLE_BATCH = 512
 RELU = "relu(x)"
-
-
-def emit(out: str | None, **fields: Any) -> None:
-    """Print one JSON line (and append it to ``out`` when given); non-finite numbers as null."""
-    line = json.dumps(json_safe(fields), allow_nan=False)
-    print(line, flush=True)
-    if out:
-        with open(out, "a") as fh:
-            fh.write(line + "\n")
-
-
-@lru_cache(maxsize=4)
-def dataset(name: str, n_train: int | None, n_val: int, seed: int) -> ImageData:
-    """The data split of one seed (cached per process)."""
-    return load_image_data(name, n_train=n_train, n_val=n_val, seed=seed)
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -112,7 +96,7 @@ def run_one(args: argparse.Namespace, index: int, formula: str, init: str, seed:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")  # AutoInit's notes on its estimates are not results
     started = time.perf_counter()
-    data = dataset(args.dataset, args.n_train, args.n_val, seed)
+    data = cached_data(args.dataset, args.n_train, args.n_val, seed)
     example = data.x_train[:EXAMPLE_BATCH]
     genome = parse(formula)
     spec = {

@@ -24,10 +24,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from multiprocessing import get_context
 from typing import Any
 
@@ -39,6 +41,7 @@ from evoforge.activations.expr import Node
 from evoforge.activations.formula import to_text
 from evoforge.activations.space import PangaeaSpace
 from evoforge.init.autoinit import autoinit
+from evoforge.nn.data import ImageData, load_image_data
 from evoforge.nn.inits import glorot_uniform, he_normal
 from evoforge.nn.models import InitHook
 from evoforge.nn.train import TrainResult
@@ -48,8 +51,10 @@ __all__ = [
     "OUTCOMES",
     "LayerVariance",
     "Outcome",
+    "cached_data",
     "classify",
     "count_outcomes",
+    "emit",
     "init_hook",
     "is_block",
     "json_safe",
@@ -334,3 +339,24 @@ def run_all(
         futures = [pool.submit(run_one, args, *task) for task in tasks]
         for future in futures:
             yield future.result()
+
+
+def emit(out: str | None, **fields: Any) -> None:
+    """Print ``fields`` as one strict JSON line (non-finite numbers as null) and
+    append it to the file ``out`` when given.
+
+    Example:
+        >>> emit(None, figure="demo", value=float("nan"))
+        {"figure": "demo", "value": null}
+    """
+    line = json.dumps(json_safe(fields), allow_nan=False)
+    print(line, flush=True)
+    if out:
+        with open(out, "a") as fh:
+            fh.write(line + "\n")
+
+
+@lru_cache(maxsize=4)
+def cached_data(name: str, n_train: int | None, n_val: int, seed: int) -> ImageData:
+    """`load_image_data` for one split, cached per process (workers reuse it across runs)."""
+    return load_image_data(name, n_train=n_train, n_val=n_val, seed=seed)
