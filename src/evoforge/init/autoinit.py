@@ -635,7 +635,7 @@ class _Walker:
         for i, node in enumerate(nodes):
             if node.op == "output":
                 break
-            if node.op == "placeholder":
+            if node.op == "placeholder":  # torch.fx's node kind for a graph input
                 value = self.args[position] if position < len(self.args) else node.args[0]
                 position += 1
                 env[node] = self._input(node.name, value)
