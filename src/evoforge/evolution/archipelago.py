@@ -44,7 +44,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from evoforge.config import ConfigError, ExperimentConfig, set_dotted
 from evoforge.domains import DomainSetup, get_builder
 from evoforge.evolution.island_backends import Died, IslandBackend
 from evoforge.evolution.islands import Chunk, IslandSpec, Migrant, Request
+from evoforge.evolution.pacing import Pacer
 from evoforge.evolution.space import Evaluation, Individual
 from evoforge.evolution.store import RunStore
 
@@ -246,22 +246,19 @@ class Archipelago:
 
     def loop(self, run: Run, backend: IslandBackend) -> str:
         """Feed the islands and store their results until a stop condition."""
-        rc = self.config.run
         reason = run._stop_check()
         if reason is not None:
             return reason
         backend.start([self.spec(i, run.store) for i in range(len(self.books))])
         stopping = False
-        next_checkpoint_n = run.n + rc.checkpoint_every
-        now = time.monotonic()
-        next_tick, next_checkpoint_time = now + 0.25, now + rc.checkpoint_seconds
+        pacer = Pacer(run)
         while True:
             if not stopping:
                 for book in self.books:
                     self._feed(book, run, backend)
             if not any(book.grants for book in self.books):
                 # Nothing in flight: stopping, or the individuals budget is granted out.
-                return reason if stopping else self._budget_stop(run) or "max_individuals"
+                return reason if stopping else run._stop_check() or "max_individuals"
             for index, message in backend.receive():
                 book = self.books[index]
                 if isinstance(message, Died):
@@ -271,30 +268,9 @@ class Archipelago:
                 self._take(book, message, run)
                 run._busy = False
             if not stopping:
-                reason = run._stop_reason or self._budget_stop(run)
+                reason = run._stop_check()
                 stopping = reason is not None
-            if run.n >= next_checkpoint_n:
-                run._checkpoint()
-                next_checkpoint_n = run.n + rc.checkpoint_every
-                next_checkpoint_time = time.monotonic() + rc.checkpoint_seconds
-            now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + 0.25
-                run.progress.update(run.snapshot())
-                if now >= next_checkpoint_time:
-                    run._checkpoint()
-                    next_checkpoint_n = run.n + rc.checkpoint_every
-                    next_checkpoint_time = now + rc.checkpoint_seconds
-
-    def _budget_stop(self, run: Run) -> str | None:
-        rc = self.config.run
-        if run.n >= rc.max_individuals:
-            return "max_individuals"
-        if rc.max_cost is not None and run.cost >= rc.max_cost:
-            return "max_cost"
-        if rc.max_seconds is not None and run.elapsed() >= rc.max_seconds:
-            return "max_seconds"
-        return None
+            pacer.step()
 
     def _feed(self, book: _Book, run: Run, backend: IslandBackend) -> None:
         """Queue requests so the island has ``IN_FLIGHT`` of them, never past a

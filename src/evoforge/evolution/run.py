@@ -53,6 +53,7 @@ from evoforge.evolution.backends import Backend, make_backend
 from evoforge.evolution.fec import CachedEvaluator
 from evoforge.evolution.hurdles import Hurdle
 from evoforge.evolution.island_backends import IslandBackend, make_island_backend
+from evoforge.evolution.pacing import Pacer
 from evoforge.evolution.progress import NullProgress, Progress, Snapshot
 from evoforge.evolution.space import Budget, Evaluator, Fingerprinter, Individual
 from evoforge.evolution.store import RunStore, StoreError
@@ -65,7 +66,6 @@ STORE_FILE = "run.sqlite"
 BEST_FILE = "best.txt"
 
 INTERRUPTED = "interrupted"
-_TICK = 0.25  # seconds between progress updates and time-based checks
 _NO_HURDLE = Budget()
 
 
@@ -511,9 +511,7 @@ class Run:
             submit(key, candidate.genome, self._current_budget())
             key += 1
         self._pending = []
-        next_checkpoint_n = self.n + rc.checkpoint_every
-        now = time.monotonic()
-        next_tick, next_checkpoint_time = now + _TICK, now + rc.checkpoint_seconds
+        pacer = Pacer(self)
         while True:
             room = min(capacity, max_n - self.n) - len(in_flight)
             if room > 0 and self._stop_reason is None:
@@ -575,20 +573,8 @@ class Run:
                 return "max_individuals"
             if max_cost is not None and self.cost >= max_cost:
                 return "max_cost"
-            if n >= next_checkpoint_n:
-                self._checkpoint()
-                next_checkpoint_n = n + rc.checkpoint_every
-                next_checkpoint_time = time.monotonic() + rc.checkpoint_seconds
-            now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + _TICK
-                self.progress.update(self.snapshot())
-                if now >= next_checkpoint_time:
-                    self._checkpoint()
-                    next_checkpoint_n = n + rc.checkpoint_every
-                    next_checkpoint_time = now + rc.checkpoint_seconds
-                if rc.max_seconds is not None and self.elapsed() >= rc.max_seconds:
-                    return "max_seconds"
+            if pacer.step() and rc.max_seconds is not None and self.elapsed() >= rc.max_seconds:
+                return "max_seconds"
 
     def _new_best(self, ind: Individual) -> None:
         rc = self.config.run
