@@ -194,3 +194,35 @@ def test_setup_can_be_injected(tmp_path):
     setup = toy_domain.build_toy({"length": 10}, "toy", 0)
     r = Run.create(tmp_path / "r", config(50), setup=DomainSetup(setup.space, setup.evaluator))
     assert r.run().n_individuals == 50
+
+
+def test_cyclic_collector_is_off_while_searching_and_restored_after(tmp_path):
+    import gc
+
+    setup = toy_domain.build_toy({"length": 10}, "toy", 0)
+    seen = []
+
+    class Recording:
+        def evaluate(self, genome, budget):
+            seen.append(gc.isenabled())
+            return setup.evaluator.evaluate(genome, budget)
+
+    assert gc.isenabled()
+    Run.create(tmp_path / "r", config(50), setup=DomainSetup(setup.space, Recording())).run()
+    assert len(seen) == 50 and not any(seen)
+    assert gc.isenabled()
+
+
+def test_collection_pause_nests_and_collects_on_schedule():
+    import gc
+
+    from evoforge.evolution.collector import CollectionPause
+
+    outer, inner = CollectionPause(every=0.0), CollectionPause(every=3600.0)
+    with outer:
+        with inner:
+            assert not gc.isenabled()
+            assert not inner.maybe_collect()  # not due for an hour
+        assert not gc.isenabled()  # the outer pause still holds
+        assert outer.maybe_collect()
+    assert gc.isenabled()

@@ -251,26 +251,26 @@ class Archipelago:
             return reason
         backend.start([self.spec(i, run.store) for i in range(len(self.books))])
         stopping = False
-        pacer = Pacer(run)
-        while True:
-            if not stopping:
-                for book in self.books:
-                    self._feed(book, run, backend)
-            if not any(book.grants for book in self.books):
-                # Nothing in flight: stopping, or the individuals budget is granted out.
-                return reason if stopping else run._stop_check() or "max_individuals"
-            for index, message in backend.receive():
-                book = self.books[index]
-                if isinstance(message, Died):
-                    self._restart(book, message, run, backend)
-                    continue
-                run._busy = True
-                self._take(book, message, run)
-                run._busy = False
-            if not stopping:
-                reason = run._stop_check()
-                stopping = reason is not None
-            pacer.step()
+        with Pacer(run) as pacer:
+            while True:
+                if not stopping:
+                    for book in self.books:
+                        self._feed(book, run, backend)
+                if not any(book.grants for book in self.books):
+                    # Nothing in flight: stopping, or the individuals budget is granted out.
+                    return reason if stopping else run._stop_check() or "max_individuals"
+                for index, message in backend.receive():
+                    book = self.books[index]
+                    if isinstance(message, Died):
+                        self._restart(book, message, run, backend)
+                        continue
+                    run._busy = True
+                    self._take(book, message, run)
+                    run._busy = False
+                if not stopping:
+                    reason = run._stop_check()
+                    stopping = reason is not None
+                pacer.step()
 
     def _feed(self, book: _Book, run: Run, backend: IslandBackend) -> None:
         """Queue requests so the island has ``IN_FLIGHT`` of them, never past a

@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from evoforge.evolution.backends import safe_evaluate
+from evoforge.evolution.collector import CollectionPause
 from evoforge.evolution.fec import CachedEvaluator
 from evoforge.evolution.hurdles import Hurdle
 from evoforge.evolution.space import (
@@ -159,6 +160,7 @@ class Island:
         self._next_local = -1
         self._uploaded: list[int] = []  # slots awaiting immigrants
         self._per_task_text = PerTaskText(10_000)
+        self._collection = CollectionPause()
         if spec.state is not None:
             self._restore(spec.state, spec.members)
 
@@ -217,25 +219,27 @@ class Island:
         grant = request.grant
         if request.migrate_at is not None:
             grant = min(grant, request.migrate_at - self.evaluated)
-        while len(rows) < grant:
-            if hurdle is not None and hurdle.value != budget.hurdle:
-                budget = Budget(hurdle=hurdle.value) if hurdle.value is not None else no_hurdle
-            [candidate] = strategy.ask(1)
-            evaluation = safe_evaluate(evaluator, candidate.genome, budget)
-            ind = Individual(
-                self._next_local,
-                candidate.genome,
-                evaluation,
-                candidate.parent_id,
-                candidate.mutation,
-                worker=index,
-                created=time.time(),
-            )
-            self._next_local -= 1
-            self._changed(strategy.tell([ind]))
-            rows.append(individual_row(ind, to_text(ind.genome), per_task_text(evaluation)))
-            if time.monotonic() >= deadline:
-                break
+        with self._collection:  # the hot loop makes no cycles
+            while len(rows) < grant:
+                if hurdle is not None and hurdle.value != budget.hurdle:
+                    budget = Budget(hurdle=hurdle.value) if hurdle.value is not None else no_hurdle
+                [candidate] = strategy.ask(1)
+                evaluation = safe_evaluate(evaluator, candidate.genome, budget)
+                ind = Individual(
+                    self._next_local,
+                    candidate.genome,
+                    evaluation,
+                    candidate.parent_id,
+                    candidate.mutation,
+                    worker=index,
+                    created=time.time(),
+                )
+                self._next_local -= 1
+                self._changed(strategy.tell([ind]))
+                rows.append(individual_row(ind, to_text(ind.genome), per_task_text(evaluation)))
+                if time.monotonic() >= deadline:
+                    break
+        self._collection.maybe_collect()
         self.evaluated += len(rows)
         emigrants = None
         if self.evaluated == request.migrate_at and not self._uploaded:

@@ -511,70 +511,70 @@ class Run:
             submit(key, candidate.genome, self._current_budget())
             key += 1
         self._pending = []
-        pacer = Pacer(self)
-        while True:
-            room = min(capacity, max_n - self.n) - len(in_flight)
-            if room > 0 and self._stop_reason is None:
+        with Pacer(self) as pacer:
+            while True:
+                room = min(capacity, max_n - self.n) - len(in_flight)
+                if room > 0 and self._stop_reason is None:
+                    self._busy = True
+                    budget = self._current_budget()
+                    for candidate in ask(room):
+                        in_flight[key] = candidate
+                        submit(key, candidate.genome, budget)
+                        key += 1
+                    self._busy = False
+                if not in_flight:
+                    if self._stop_reason is not None:
+                        return self._stop_reason
+                    raise RuntimeError(f"{self.strategy.name} proposed nothing, nothing in flight")
+                done = results()
+
                 self._busy = True
-                budget = self._current_budget()
-                for candidate in ask(room):
-                    in_flight[key] = candidate
-                    submit(key, candidate.genome, budget)
-                    key += 1
+                created = time.time()
+                n = self.n
+                told = []
+                for k, evaluation, worker in done:
+                    candidate = in_flight.pop(k)
+                    n += 1
+                    told.append(
+                        Individual(
+                            n,
+                            candidate.genome,
+                            evaluation,
+                            candidate.parent_id,
+                            candidate.mutation,
+                            worker=worker,
+                            created=created,
+                        )
+                    )
+                self.n = n
+                delta = tell(told)
+                if hurdle is not None:
+                    hurdle.update(
+                        [ind.evaluation.fitness for ind in delta.joined],
+                        [ind.evaluation.fitness for ind in delta.left],
+                    )
+                for ind in told:
+                    ev = ind.evaluation
+                    add(ind, to_text(ind.genome))
+                    self.cost += ev.cost
+                    if ev.fec_hit:
+                        self.fec_hits += 1
+                    if ev.early_stopped:
+                        self.early_stopped += 1
+                    if ev.error is not None:
+                        self.errors += 1
+                    if ev.fitness > self._best_fitness:
+                        self._new_best(ind)
                 self._busy = False
-            if not in_flight:
+
                 if self._stop_reason is not None:
                     return self._stop_reason
-                raise RuntimeError(f"{self.strategy.name} proposed nothing, nothing in flight")
-            done = results()
-
-            self._busy = True
-            created = time.time()
-            n = self.n
-            told = []
-            for k, evaluation, worker in done:
-                candidate = in_flight.pop(k)
-                n += 1
-                told.append(
-                    Individual(
-                        n,
-                        candidate.genome,
-                        evaluation,
-                        candidate.parent_id,
-                        candidate.mutation,
-                        worker=worker,
-                        created=created,
-                    )
-                )
-            self.n = n
-            delta = tell(told)
-            if hurdle is not None:
-                hurdle.update(
-                    [ind.evaluation.fitness for ind in delta.joined],
-                    [ind.evaluation.fitness for ind in delta.left],
-                )
-            for ind in told:
-                ev = ind.evaluation
-                add(ind, to_text(ind.genome))
-                self.cost += ev.cost
-                if ev.fec_hit:
-                    self.fec_hits += 1
-                if ev.early_stopped:
-                    self.early_stopped += 1
-                if ev.error is not None:
-                    self.errors += 1
-                if ev.fitness > self._best_fitness:
-                    self._new_best(ind)
-            self._busy = False
-
-            if self._stop_reason is not None:
-                return self._stop_reason
-            if n >= max_n:
-                return "max_individuals"
-            if max_cost is not None and self.cost >= max_cost:
-                return "max_cost"
-            if pacer.step() and rc.max_seconds is not None and self.elapsed() >= rc.max_seconds:
-                return "max_seconds"
+                if n >= max_n:
+                    return "max_individuals"
+                if max_cost is not None and self.cost >= max_cost:
+                    return "max_cost"
+                if pacer.step() and rc.max_seconds is not None and self.elapsed() >= rc.max_seconds:
+                    return "max_seconds"
 
     def _new_best(self, ind: Individual) -> None:
         rc = self.config.run
