@@ -113,6 +113,13 @@ def summarize(task_type: str, rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiments", type=int, default=10, help="runs per method and task")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seed of the first experiment (runs are seeded, so seeds 0-299 and 300-999 "
+        "in two calls give the same rows as 0-999 in one)",
+    )
     parser.add_argument("--individuals", type=int, default=10_000, help="evaluations per run")
     parser.add_argument("--task-types", default="linear,affine", help="comma-separated")
     parser.add_argument("--methods", default="evolution,random_search", help="comma-separated")
@@ -125,7 +132,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         help="keep each run directory under --out (default: delete it once scored)",
     )
     parser.add_argument("--out", type=Path, help="where the run directories go (default: temp)")
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        type=Path,
+        metavar="JSONL",
+        help="run nothing: summarize the fig4_experiment lines of earlier calls' output",
+    )
     args = parser.parse_args(argv)
+    if args.summarize:
+        return print_summaries(read_experiments(args.summarize))
     task_types = args.task_types.split(",")
     for name in task_types:
         if name not in TASK_TYPES:
@@ -134,13 +150,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for name in methods:
         if name not in METHODS:
             parser.error(f"--methods: expected names from {list(METHODS)}, got {name!r}")
-    if args.experiments < 1 or args.individuals < 1 or args.jobs < 1:
-        parser.error("--experiments, --individuals and --jobs must be >= 1")
+    if args.experiments < 1 or args.individuals < 1 or args.jobs < 1 or args.first_seed < 0:
+        parser.error("--experiments, --individuals and --jobs must be >= 1, --first-seed >= 0")
     out = args.out or Path(tempfile.mkdtemp(prefix="fig4-"))
     jobs = [
         (t, m, seed, args.individuals, out, args.reference_trials, args.tolerance, args.keep_runs)
         # Methods interleaved: a run cut short still compares equal numbers.
-        for t in task_types for seed in range(args.experiments) for m in methods
+        for t in task_types
+        for seed in range(args.first_seed, args.first_seed + args.experiments)
+        for m in methods
     ]  # fmt: skip
     rows: list[dict] = []
     if args.jobs == 1:
@@ -151,6 +169,27 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for row in results:
         print(json.dumps(row), flush=True)
         rows.append(row)
+    return print_summaries(rows)
+
+
+def read_experiments(paths: list[Path]) -> list[dict]:
+    """The ``fig4_experiment`` rows of earlier output, one row per (task, method, seed)."""
+    rows: dict[tuple, dict] = {}
+    for path in paths:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise SystemExit(f"{path}:{number}: not a JSON line ({error})") from None
+            if row.get("figure") == "fig4_experiment":
+                rows[row["task_type"], row["method"], row["seed"]] = row
+    if not rows:
+        raise SystemExit(f"no fig4_experiment lines in {', '.join(map(str, paths))}")
+    return list(rows.values())
+
+
+def print_summaries(rows: list[dict]) -> list[dict]:
+    task_types = list(dict.fromkeys(r["task_type"] for r in rows))
     summaries = [summarize(t, [r for r in rows if r["task_type"] == t]) for t in task_types]
     for summary in summaries:
         print(json.dumps(summary), flush=True)

@@ -117,8 +117,17 @@ def test_run_experiment_counts_acceptable_programs(tmp_path):
 def test_success_rates_follow_the_papers_counting():
     rates = success_rates(evolution_successes=1, evolution_evaluations=1000,
                           random_acceptable=2, random_evaluations=10_000)  # fmt: skip
-    assert rates == {"evolution_rate": 1e-3, "random_search_rate": 2e-4, "ratio": 5.0,
-                     "ratio_lower_bound": None}  # fmt: skip
+    assert rates["evolution_rate"] == 1e-3 and rates["random_search_rate"] == 2e-4
+    assert rates["ratio"] == 5.0
+    # 1 of 3 successes is evolution's; at ratio 3 (odds 0.3 : 1) that is likely.
+    assert rates["p_ratio_at_most_target"] == pytest.approx(1 - (1 - 3 / 13) ** 3)
+    # Random search finding nothing is evidence only with enough evolution successes.
+    few = success_rates(evolution_successes=2, evolution_evaluations=10**6,
+                        random_acceptable=0, random_evaluations=10**6)  # fmt: skip
+    many = success_rates(evolution_successes=20, evolution_evaluations=10**6,
+                         random_acceptable=0, random_evaluations=10**6)  # fmt: skip
+    assert few["ratio"] is None and few["p_ratio_at_most_target"] > 0.5
+    assert many["p_ratio_at_most_target"] == pytest.approx(0.75**20)
     with pytest.raises(ValueError, match="evaluations: expected >= 1"):
         success_rates(evolution_successes=0, evolution_evaluations=0,
                       random_acceptable=0, random_evaluations=5)  # fmt: skip
@@ -139,6 +148,18 @@ def test_evolution_vs_random_script_runs_small(tmp_path, capsys):
     assert summary["evaluations_per_method"] == 600 and summary["experiments_per_method"] == 2
     assert summary == lines[-1]
     assert not any(tmp_path.iterdir())  # run directories are deleted unless --keep-runs
+
+    # Split across calls (seeds 0 and 1), then summarized together: the same summary.
+    parts = []
+    for first in ("0", "1"):
+        module.main([*args[:1], "1", *args[2:], "--first-seed", first, "--reference-trials", "5"])
+        parts.append(tmp_path / f"part{first}.jsonl")
+        parts[-1].write_text(capsys.readouterr().out)
+    (merged,) = module.main(["--summarize", *map(str, parts)])
+    assert merged == summary
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    with pytest.raises(SystemExit, match=r"bad\.jsonl:1: not a JSON line"):
+        module.main(["--summarize", str(tmp_path / "bad.jsonl")])
     with pytest.raises(SystemExit):
         module.main(["--task-types", "teacher"])
 

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,21 +190,25 @@ def success_rates(
     evolution_evaluations: int,
     random_acceptable: int,
     random_evaluations: int,
+    target_ratio: float = 3.0,
 ) -> dict[str, float | None]:
     """§4.1's success rates: acceptable algorithms per evaluation.
 
     Random search counts every acceptable program it evaluated; evolution
     counts at most one per experiment (the paper's choice, which biases the
     comparison against evolution). ``ratio`` is evolution's rate over random
-    search's, None when random search found none (then the ratio is at least
-    evolution's rate times ``random_evaluations``, reported as ``ratio_lower_bound``
-    when evolution succeeded).
+    search's (None when random search found none). ``p_ratio_at_most_target``
+    is the one-sided p-value of "evolution's rate is at most ``target_ratio``
+    times random search's": treating both counts as Poisson, given their sum
+    the evolution count is binomial under that hypothesis (the conditional
+    test for a ratio of rates), so a small value says the ratio exceeds the
+    target even when random search found nothing.
 
     Example:
-        >>> r = success_rates(evolution_successes=2, evolution_evaluations=100,
-        ...                   random_acceptable=0, random_evaluations=100)
-        >>> r["ratio"], r["ratio_lower_bound"]
-        (None, 2.0)
+        >>> r = success_rates(evolution_successes=12, evolution_evaluations=10**6,
+        ...                   random_acceptable=0, random_evaluations=10**6)
+        >>> r["ratio"], round(r["p_ratio_at_most_target"], 4)
+        (None, 0.0317)
     """
     if evolution_evaluations < 1 or random_evaluations < 1:
         raise ValueError(
@@ -212,7 +217,19 @@ def success_rates(
         )
     evo = evolution_successes / evolution_evaluations
     rs = random_acceptable / random_evaluations
-    out: dict[str, float | None] = {"evolution_rate": evo, "random_search_rate": rs}
-    out["ratio"] = evo / rs if rs > 0 else None
-    out["ratio_lower_bound"] = evo * random_evaluations if rs == 0 and evo > 0 else None
-    return out
+    total = evolution_successes + random_acceptable
+    # Under the hypothesis (ratio = target), a success is evolution's with odds
+    # target * evolution_evaluations : random_evaluations.
+    q = target_ratio * evolution_evaluations
+    q /= q + random_evaluations
+    p_value = sum(
+        math.comb(total, i) * q**i * (1 - q) ** (total - i)
+        for i in range(evolution_successes, total + 1)
+    )
+    return {
+        "evolution_rate": evo,
+        "random_search_rate": rs,
+        "ratio": evo / rs if rs > 0 else None,
+        "target_ratio": target_ratio,
+        "p_ratio_at_most_target": min(p_value, 1.0),
+    }
