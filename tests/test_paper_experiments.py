@@ -128,6 +128,18 @@ def test_success_rates_follow_the_papers_counting():
                          random_acceptable=0, random_evaluations=10**6)  # fmt: skip
     assert few["ratio"] is None and few["p_ratio_at_most_target"] > 0.5
     assert many["p_ratio_at_most_target"] == pytest.approx(0.75**20)
+    # All 20 successes evolution's: the interval's low end solves share**20 = 0.025.
+    share = 0.025 ** (1 / 20)
+    assert many["ratio_95"] == [pytest.approx(share / (1 - share)), None]
+    # 30 against 10 at equal evaluations (Clopper-Pearson, checked against scipy).
+    even = success_rates(evolution_successes=30, evolution_evaluations=10**7,
+                         random_acceptable=10, random_evaluations=10**7)  # fmt: skip
+    assert even["ratio"] == 3.0 and even["p_ratio_at_most_target"] > 0.5
+    assert even["ratio_95"] == [pytest.approx(1.42741, rel=1e-4), pytest.approx(6.87930, rel=1e-4)]
+    # Large counts stay finite (log-space sums).
+    large = success_rates(evolution_successes=2000, evolution_evaluations=10**7,
+                          random_acceptable=1500, random_evaluations=10**7)  # fmt: skip
+    assert 1.2 < large["ratio_95"][0] < 4 / 3 < large["ratio_95"][1] < 1.5
     with pytest.raises(ValueError, match="evaluations: expected >= 1"):
         success_rates(evolution_successes=0, evolution_evaluations=0,
                       random_acceptable=0, random_evaluations=5)  # fmt: skip

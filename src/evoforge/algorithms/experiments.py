@@ -184,6 +184,32 @@ def selected(candidates: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
+def _binomial_tail(k: int, n: int, q: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, q), summed in log space (n may be large)."""
+    if k <= 0:
+        return 1.0
+    if q <= 0.0 or k > n:
+        return 0.0
+    if q >= 1.0:
+        return 1.0
+    log_q, log_1q = math.log(q), math.log1p(-q)
+    log_n = math.lgamma(n + 1)
+
+    def log_pmf(i: int) -> float:
+        return log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_q + (n - i) * log_1q
+
+    return min(1.0, math.fsum(math.exp(log_pmf(i)) for i in range(k, n + 1)))
+
+
+def _solve_increasing(f, target: float) -> float:
+    """The q in [0, 1] where the increasing ``f(q)`` crosses ``target`` (bisection)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+    return (lo + hi) / 2
+
+
 def success_rates(
     *,
     evolution_successes: int,
@@ -191,45 +217,52 @@ def success_rates(
     random_acceptable: int,
     random_evaluations: int,
     target_ratio: float = 3.0,
-) -> dict[str, float | None]:
+) -> dict[str, float | list[float | None] | None]:
     """§4.1's success rates: acceptable algorithms per evaluation.
 
     Random search counts every acceptable program it evaluated; evolution
     counts at most one per experiment (the paper's choice, which biases the
     comparison against evolution). ``ratio`` is evolution's rate over random
-    search's (None when random search found none). ``p_ratio_at_most_target``
-    is the one-sided p-value of "evolution's rate is at most ``target_ratio``
-    times random search's": treating both counts as Poisson, given their sum
-    the evolution count is binomial under that hypothesis (the conditional
-    test for a ratio of rates), so a small value says the ratio exceeds the
-    target even when random search found nothing.
+    search's (None when random search found none). Treating both counts as
+    Poisson, given their sum the evolution count is binomial with a share set
+    by the ratio (the conditional test for a ratio of rates). From it:
+    ``p_ratio_at_most_target``, the one-sided p-value of "evolution's rate is
+    at most ``target_ratio`` times random search's" (small: the ratio exceeds
+    the target, even when random search found nothing), and ``ratio_95``, the
+    exact (Clopper-Pearson) 95 % interval of the ratio (None for an unbounded end).
 
     Example:
         >>> r = success_rates(evolution_successes=12, evolution_evaluations=10**6,
         ...                   random_acceptable=0, random_evaluations=10**6)
-        >>> r["ratio"], round(r["p_ratio_at_most_target"], 4)
-        (None, 0.0317)
+        >>> r["ratio"], round(r["p_ratio_at_most_target"], 4), round(r["ratio_95"][0], 2)
+        (None, 0.0317, 2.78)
     """
     if evolution_evaluations < 1 or random_evaluations < 1:
         raise ValueError(
             f"evaluations: expected >= 1 for both, got {evolution_evaluations} and "
             f"{random_evaluations}"
         )
-    evo = evolution_successes / evolution_evaluations
+    k, total = evolution_successes, evolution_successes + random_acceptable
+    evo = k / evolution_evaluations
     rs = random_acceptable / random_evaluations
-    total = evolution_successes + random_acceptable
-    # Under the hypothesis (ratio = target), a success is evolution's with odds
-    # target * evolution_evaluations : random_evaluations.
-    q = target_ratio * evolution_evaluations
-    q /= q + random_evaluations
-    p_value = sum(
-        math.comb(total, i) * q**i * (1 - q) ** (total - i)
-        for i in range(evolution_successes, total + 1)
+
+    def ratio_of_share(share: float) -> float | None:
+        if share >= 1.0:
+            return None
+        return share / (1 - share) * random_evaluations / evolution_evaluations
+
+    # A success is evolution's with probability share = r*n_evo / (r*n_evo + n_rs).
+    share = target_ratio * evolution_evaluations
+    share /= share + random_evaluations
+    low = 0.0 if k == 0 else _solve_increasing(lambda q: _binomial_tail(k, total, q), 0.025)
+    high = (
+        1.0 if k == total else _solve_increasing(lambda q: _binomial_tail(k + 1, total, q), 0.975)
     )
     return {
         "evolution_rate": evo,
         "random_search_rate": rs,
         "ratio": evo / rs if rs > 0 else None,
+        "ratio_95": [ratio_of_share(low), ratio_of_share(high)],
         "target_ratio": target_ratio,
-        "p_ratio_at_most_target": min(p_value, 1.0),
+        "p_ratio_at_most_target": _binomial_tail(k, total, share),
     }
