@@ -11,7 +11,12 @@ Prints one JSON line per figure:
   linear model (checked by behaviour: select fitness > 0.9999 on 100 random
   linear tasks cannot be reached without learning the weights, and the
   program's Learn must read the label s0), and the program itself;
-- ``time_to_solution_summary``: solved count and median seconds.
+- ``time_to_solution_summary``: solved count and median seconds;
+- ``collector_ab`` (with ``--collector-pairs N``): N interleaved pairs of
+  throughput runs (FEC on) with the search loops' garbage-collector pause as
+  shipped and with the collector left on (in that arm's own process
+  ``gc.disable`` is made a no-op, so the pause changes nothing), and each
+  pair's ratio.
 
 Usage:
     python benchmarks/automl_zero_speed.py --individuals 200000 --seeds 5 --jobs 2 --max-seconds 600
@@ -45,6 +50,34 @@ def run(overrides: dict, workdir: Path, name: str):
     started = time.perf_counter()
     result = Run.create(workdir / name, config).run()
     return result, time.perf_counter() - started
+
+
+def _throughput_in_process(individuals: int, collector_on: bool) -> float:
+    """Individuals/s of one FEC-on run in a fresh process (one arm of the A/B)."""
+    import gc
+
+    if collector_on:
+        gc.disable = lambda: None  # this process only: the loops' pause does nothing
+    with tempfile.TemporaryDirectory() as tmp:
+        run({"run.max_individuals": 5000}, Path(tmp), "warmup")
+        overrides = {"run.max_individuals": individuals, "run.stop_select_fitness": 2.0,
+                     "run.seed": 123}  # fmt: skip
+        result, seconds = run(overrides, Path(tmp), "measured")
+        return result.n_individuals / seconds
+
+
+def collector_ab(args) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    for pair in range(args.collector_pairs):
+        rates = {}
+        for collector_on in (True, False):  # one process per run, one run at a time
+            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                rates[collector_on] = pool.submit(
+                    _throughput_in_process, args.individuals, collector_on
+                ).result()
+        emit(figure="collector_ab", config="linear_demo", pair=pair, individuals=args.individuals,
+             collector_on=round(rates[True]), paused=round(rates[False]),
+             ratio=round(rates[False] / rates[True], 3))  # fmt: skip
 
 
 def learn_reads_label(program) -> bool:
@@ -138,7 +171,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="seeds searched at once")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-solution", action="store_true")
+    parser.add_argument(
+        "--collector-pairs",
+        type=int,
+        default=0,
+        help="also run this many interleaved pairs: collector paused vs left on",
+    )
     args = parser.parse_args()
+    if args.collector_pairs:
+        collector_ab(args)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_throughput:
             throughput(args, Path(tmp))
