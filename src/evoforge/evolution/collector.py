@@ -3,7 +3,7 @@
 The search loops make no reference cycles (everything they create is freed by
 reference counting), yet CPython's cyclic collector keeps walking every
 long-lived object: the population, a 100,000-entry FEC cache, text caches. On
-the AutoML-Zero linear demo pausing them made runs 5-25 % faster (paired runs).
+the AutoML-Zero linear demo, pausing the collector made runs 5-25 % faster.
 Inside a `CollectionPause` the automatic collector is off and
 `CollectionPause.maybe_collect` runs a full collection at most every
 ``every`` seconds, so a cycle made by some evaluator is still freed.
