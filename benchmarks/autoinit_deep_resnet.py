@@ -48,6 +48,7 @@ from typing import Any
 import torch
 
 from evoforge.init.experiments import (
+    add_common_arguments,
     cached_data,
     classify,
     count_outcomes,
@@ -164,19 +165,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inits", default=",".join(DEFAULT_INITS))
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--n-train", type=int, default=1000, help="training images (0: all)")
-    p.add_argument("--n-val", type=int, default=300)
-    p.add_argument("--dataset", default="digits")
     p.add_argument("--lrs", default="0.01,0.1", help="comma-separated peak learning rates")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--margin", type=float, default=0.05, help="failure: val acc <= chance+margin")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
-    p.add_argument("--out", default=None, help="append the JSON lines to this file")
-    args = p.parse_args(argv)
-    args.n_train = args.n_train or None
-    return args
+    add_common_arguments(p, batch_size=64)
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

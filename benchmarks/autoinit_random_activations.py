@@ -56,6 +56,7 @@ from torch import nn
 
 from evoforge.activations import Activation, parse, to_text
 from evoforge.init.experiments import (
+    add_common_arguments,
     cached_data,
     classify,
     count_outcomes,
@@ -186,23 +187,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inits", default=",".join(DEFAULT_INITS))
     p.add_argument("--seeds", type=int, default=1, help="training seeds per function")
     p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--n-train", type=int, default=1000, help="training images (0: all)")
-    p.add_argument("--n-val", type=int, default=300)
-    p.add_argument("--dataset", default="digits")
     p.add_argument("--width", type=float, default=1 / 6)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--input-dropout", type=float, default=0.0)
     p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--margin", type=float, default=0.05, help="failure: val acc <= chance+margin")
     p.add_argument("--show", type=int, default=8, help="formulas printed in 'examples'")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
-    p.add_argument("--out", default=None, help="append the JSON lines to this file")
-    args = p.parse_args(argv)
-    args.n_train = args.n_train or None
-    return args
+    add_common_arguments(p, batch_size=32)
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

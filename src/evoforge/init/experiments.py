@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -339,6 +340,37 @@ def run_all(
         futures = [pool.submit(run_one, args, *task) for task in tasks]
         for future in futures:
             yield future.result()
+
+
+def _count_or_all(text: str) -> int | None:
+    return int(text) or None
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *, batch_size: int) -> None:
+    """The options both AutoInit benchmarks take: data (``--n-train 0`` means
+    all images), batch size, weight decay, failure margin, device, worker
+    processes and the JSON-lines output file.
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_common_arguments(p, batch_size=32)
+        >>> args = p.parse_args(["--n-train", "0"])
+        >>> args.n_train, args.batch_size, args.margin
+        (None, 32, 0.05)
+    """
+    parser.add_argument(
+        "--n-train", type=_count_or_all, default=1000, help="training images (0: all)"
+    )
+    parser.add_argument("--n-val", type=int, default=300)
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument(
+        "--margin", type=float, default=0.05, help="failure: val acc <= chance+margin"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument("--out", default=None, help="append the JSON lines to this file")
 
 
 def emit(out: str | None, **fields: Any) -> None:
