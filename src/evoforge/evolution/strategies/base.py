@@ -97,3 +97,33 @@ class Strategy(ABC):
     @abstractmethod
     def referenced_ids(state: Mapping[str, Any]) -> list[int]:
         """The individual ids a saved state needs back (loaded from the store)."""
+
+
+class KeepsBest(Strategy):
+    """Base of strategies without a population (random search, exhaustive
+    enumeration): the fittest individual told so far stands as the population,
+    and it is all their state needs to name."""
+
+    best: Individual | None = None
+
+    def tell(self, individuals: Sequence[Individual]) -> PopulationDelta:
+        for ind in individuals:
+            if self.best is None or ind.evaluation.fitness > self.best.evaluation.fitness:
+                self.best = ind
+        return NO_CHANGE
+
+    @property
+    def population(self) -> Sequence[Individual]:
+        return () if self.best is None else (self.best,)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": None if self.best is None else self.best.id}
+
+    def load_state_dict(
+        self, state: Mapping[str, Any], individuals: Mapping[int, Individual]
+    ) -> None:
+        self.best = None if state["best"] is None else individuals[state["best"]]
+
+    @staticmethod
+    def referenced_ids(state: Mapping[str, Any]) -> list[int]:
+        return [] if state["best"] is None else [state["best"]]

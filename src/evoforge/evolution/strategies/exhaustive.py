@@ -26,14 +26,13 @@ from typing import Any
 import numpy as np
 
 from evoforge.evolution.space import Individual, SearchSpace
-from evoforge.evolution.strategies.base import NO_CHANGE, Candidate, PopulationDelta, Strategy
+from evoforge.evolution.strategies.base import Candidate, KeepsBest, PopulationDelta
 
 
-class Exhaustive(Strategy):
+class Exhaustive(KeepsBest):
     """Every genome of ``space.enumerate()``, each once; keeps the best."""
 
     name = "exhaustive"
-    best: Individual | None = None
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
         super().__init__(space, rng)
@@ -60,20 +59,13 @@ class Exhaustive(Strategy):
         return out
 
     def tell(self, individuals: Sequence[Individual]) -> PopulationDelta:
-        for ind in individuals:
-            self._told += 1
-            if self.best is None or ind.evaluation.fitness > self.best.evaluation.fitness:
-                self.best = ind
-        return NO_CHANGE
-
-    @property
-    def population(self) -> Sequence[Individual]:
-        return () if self.best is None else (self.best,)
+        self._told += len(individuals)
+        return super().tell(individuals)
 
     def state_dict(self) -> dict[str, Any]:
         # In-flight candidates are checkpointed by the run as pending, so the
         # enumeration position is what was asked.
-        return {"asked": self._asked, "best": None if self.best is None else self.best.id}
+        return {"asked": self._asked, **super().state_dict()}
 
     def load_state_dict(
         self, state: Mapping[str, Any], individuals: Mapping[int, Individual]
@@ -82,8 +74,4 @@ class Exhaustive(Strategy):
         self._iter = self.space.enumerate()  # type: ignore[attr-defined]
         for _ in itertools.islice(self._iter, self._asked):
             pass
-        self.best = None if state["best"] is None else individuals[state["best"]]
-
-    @staticmethod
-    def referenced_ids(state: Mapping[str, Any]) -> list[int]:
-        return [] if state["best"] is None else [state["best"]]
+        super().load_state_dict(state, individuals)

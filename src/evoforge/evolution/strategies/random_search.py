@@ -19,40 +19,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from evoforge.evolution.space import Individual
-from evoforge.evolution.strategies.base import NO_CHANGE, Candidate, PopulationDelta, Strategy
+from evoforge.evolution.strategies.base import Candidate, KeepsBest
 
 
-class RandomSearch(Strategy):
+class RandomSearch(KeepsBest):
     """Independent random genomes; remembers the best."""
 
     name = "random_search"
-    best: Individual | None = None
 
     def ask(self, n: int) -> list[Candidate]:
         return [Candidate(self.space.initial(self.rng), None, None) for _ in range(n)]
-
-    def tell(self, individuals: Sequence[Individual]) -> PopulationDelta:
-        for ind in individuals:
-            if self.best is None or ind.evaluation.fitness > self.best.evaluation.fitness:
-                self.best = ind
-        return NO_CHANGE
-
-    @property
-    def population(self) -> Sequence[Individual]:
-        return () if self.best is None else (self.best,)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": None if self.best is None else self.best.id}
-
-    def load_state_dict(
-        self, state: Mapping[str, Any], individuals: Mapping[int, Individual]
-    ) -> None:
-        self.best = None if state["best"] is None else individuals[state["best"]]
-
-    @staticmethod
-    def referenced_ids(state: Mapping[str, Any]) -> list[int]:
-        return [] if state["best"] is None else [state["best"]]
