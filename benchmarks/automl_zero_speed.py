@@ -141,15 +141,17 @@ def solve(seed: int, max_seconds: float, workdir: Path) -> dict:
 
 def time_to_solution(args, workdir: Path) -> None:
     # Each seed is a separate one-core process; --jobs runs several at once on
-    # a machine with that many idle cores.
+    # a machine with that many idle cores (the default, one at a time, leaves
+    # each seed a core of its own, with no neighbour sharing its caches).
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [
             pool.submit(solve, seed, args.max_seconds, workdir)
             for seed in range(args.first_seed, args.first_seed + args.seeds)
         ]
-        results = [future.result() for future in futures]
-    for line in results:
-        emit(**line)
+        results = []
+        for future in futures:  # each line as soon as its seed ends: long runs get cut off
+            results.append(future.result())
+            emit(**results[-1])
     times = [r["seconds"] if r["solved"] else float("inf") for r in results]
     solved = sum(r["solved"] for r in results)
     emit(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evoforge.evolution import store as store_module
 from evoforge.evolution.fec import FECache
 from evoforge.evolution.space import Evaluation, Individual
 from evoforge.evolution.store import RunStore, StoreError
@@ -37,7 +40,8 @@ def test_rows_are_written_only_with_a_checkpoint(tmp_path):
     store.event("new_best", {"id": 1})
     store.checkpoint(3, {"x": [1, 2]})
     assert other.execute("SELECT COUNT(*) FROM individuals").fetchone() == (3,)
-    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert other.execute("PRAGMA page_size").fetchone() == (16384,)
     store.add(ind(4), "g4")
     store.close()  # unflushed row 4 belongs to no checkpoint: dropped
 
@@ -116,3 +120,40 @@ def test_fec_entries_rebuild_the_live_cache(tmp_path_factory, fingerprints, capa
         e.fitness for e in live._entries.values()
     ]
     store.close()
+
+
+def test_a_checkpoint_waits_for_a_reader_instead_of_failing(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "_BUSY_SECONDS", 10.0)  # a failure must not hang
+    path = tmp_path / "run.sqlite"
+    store = RunStore.create(path)
+    store.add(ind(1), "g1")
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    # The reader now holds a read lock until it commits.
+    assert reader.execute("SELECT COUNT(*) FROM individuals").fetchone() == (0,)
+    released = threading.Timer(0.5, lambda: reader.execute("COMMIT"))
+    released.start()
+    started = time.monotonic()
+    store.checkpoint(1, {})
+    assert time.monotonic() - started >= 0.4  # waited for the reader
+    released.join()
+    assert reader.execute("SELECT COUNT(*) FROM individuals").fetchone() == (1,)
+    store.close()
+
+
+def test_a_store_in_wal_mode_is_opened_and_switched_to_the_rollback_journal(tmp_path):
+    path = tmp_path / "run.sqlite"
+    store = RunStore.create(path)
+    store.add(ind(1), "g1")
+    store.checkpoint(1, {"x": 1})
+    store.close()
+    with sqlite3.connect(path) as db:  # as earlier versions left it
+        assert db.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    store = RunStore.open(path)
+    assert store.latest_checkpoint() == (1, {"x": 1})
+    store.add(ind(2), "g2")
+    store.checkpoint(2, {"x": 2})
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        assert db.execute("SELECT COUNT(*) FROM individuals").fetchone() == (2,)

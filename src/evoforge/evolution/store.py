@@ -4,8 +4,11 @@ events, the latest checkpoint and run metadata.
 Individuals and events are buffered in memory and written in the *same
 transaction* as the checkpoint that accounts for them, so whatever stops the
 process (Ctrl-C, ``kill -9``, power loss) the file holds a consistent prefix:
-ids ``1..n`` without gaps and a checkpoint for exactly ``n``. WAL mode lets
-``evoforge show`` read while a run writes.
+ids ``1..n`` without gaps and a checkpoint for exactly ``n``. The file uses a
+rollback journal and 16 KiB pages: a write-ahead log would write every row
+twice (into the log, then into the file), and individuals are most of what a
+run writes. A reader such as ``evoforge show`` waits while a checkpoint
+commits, and a checkpoint waits for readers, neither fails.
 
 Example:
     >>> import tempfile, pathlib
@@ -72,6 +75,8 @@ _EVALUATION_COLUMNS = "fitness, per_task, cost, fingerprint, early_stopped, erro
 
 
 _PER_TASK_MEMO_SIZE = 100_000
+_PAGE_SIZE = 16384  # a page holds ~20 rows of a 20-instruction program
+_BUSY_SECONDS = 600.0
 
 
 class StoreError(Exception):
@@ -166,7 +171,9 @@ class RunStore:
         path = Path(path)
         if path.exists():
             raise StoreError(f"{path}: already exists")
-        store = cls(cls._connect(path), path)
+        db = cls._connect(path)
+        db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # only before the first table
+        store = cls(db, path)
         store._db.executescript(_SCHEMA)
         store.set_meta(format=FORMAT, created=time.time())
         return store
@@ -190,12 +197,13 @@ class RunStore:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        # Autocommit mode: transactions are explicit, one per checkpoint.
-        db = sqlite3.connect(path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL never corrupts or tears a transaction; at worst the last
-        # commits are lost on power failure, which the checkpoint design tolerates.
-        db.execute("PRAGMA synchronous=NORMAL")
+        # Autocommit mode: transactions are explicit, one per checkpoint. A
+        # long timeout: a checkpoint that meets a reader (a long `evoforge
+        # show`) must wait for it, not fail the run.
+        db = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_SECONDS)
+        # Also turns a store written by an earlier version (WAL) back.
+        db.execute("PRAGMA journal_mode=DELETE")
+        db.execute("PRAGMA synchronous=FULL")
         return db
 
     # -- writing ---------------------------------------------------------------
