@@ -119,6 +119,29 @@ def test_serial_islands_migrate_keep_their_sizes_and_store_everything(tmp_path, 
     assert stored(tmp_path / "a", columns) == stored(tmp_path / "b", columns)
 
 
+def test_island_counters_and_new_bests_agree_with_the_stored_rows(tmp_path):
+    cfg = config(
+        2000,
+        search={"hurdle": {"enabled": True}, "fec": {"capacity": 50}},
+        toy={"fail_prefix": "11", "selector": True},
+    )
+    Run.create(tmp_path / "c", cfg).run()
+    columns = "id, cost, fec_hit, early_stopped, error IS NOT NULL, fitness"
+    rows = stored(tmp_path / "c", columns)
+    state, events = checkpoint_state(tmp_path / "c")
+    sums = [sum(r[k] for r in rows) for k in (1, 2, 3, 4)]
+    assert all(sums)  # each counter is exercised
+    counters = state["counters"]
+    assert [counters[k] for k in ("cost", "fec_hits", "early_stopped", "errors")] == sums
+    record, expected = float("-inf"), []
+    for row in rows:
+        if row[5] > record:
+            record = row[5]
+            expected.append(row[0])
+    assert [e["id"] for e in events if e["kind"] == "new_best"] == expected
+    assert state["best"] == expected[-1]
+
+
 def test_island_run_resumes_without_losing_or_repeating_individuals(tmp_path):
     cfg = config(1200, search={"hurdle": {"enabled": True}, "fec": {"capacity": 50}})
     Run.create(tmp_path / "r", cfg).run()

@@ -211,8 +211,12 @@ _SPEC_SIZE = _MUTABLE + 3
 
 
 @numba.njit(cache=True, nogil=True)
-def _mutate(code, data, n_setup, n_predict, n_learn, kind_choice, u, spec):
-    """Returns (code, data, sizes, result, first changed row, rows changed)."""
+def _mutate(code, data, n_setup, n_predict, n_learn, kinds, u, spec):
+    """Returns (code, data, sizes, result, first changed row, rows changed).
+
+    The mutation type is one of ``kinds``, chosen by the last uniform.
+    """
+    kind_choice = kinds[_pick(u[u.size - 1], kinds.size)]
     allowed = spec[_ALLOWED:_N_ALLOWED].reshape(3, N_OPS)
     n_allowed = spec[_N_ALLOWED:_TABLE]
     table = spec[_TABLE:_BANKS].reshape(N_OPS, 4)
@@ -375,7 +379,7 @@ class Mutator:
         spec[_MAX:_MUTABLE] = self.max_sizes
         spec[_MUTABLE : _MUTABLE + len(mutable)] = mutable
         self._spec = spec
-        self._kind_codes = [MUTATIONS.index(m) for m in self.mutations]
+        self._kind_codes = np.array([MUTATIONS.index(m) for m in self.mutations], np.int64)
         self._max_rows = max(max(self.max_sizes), 1)
 
     def random_instruction(self, component: int, rng: np.random.Generator) -> tuple:
@@ -395,10 +399,8 @@ class Mutator:
     def mutate(self, program: Program, rng: np.random.Generator) -> tuple[Program, str]:
         """A mutated copy of ``program`` and the name of what was done."""
         u = rng.random(_DRAWS_PER_MUTATION * (self._max_rows + 2))
-        kinds = self._kind_codes
-        kind = kinds[min(int(u[-1] * len(kinds)), len(kinds) - 1)]
         code, data, sizes, result, first, count = _mutate(
-            program.code, program.data, *program.sizes, kind, u, self._spec
+            program.code, program.data, *program.sizes, self._kind_codes, u, self._spec
         )
         if result == _NONE:
             return program, "none"
