@@ -28,6 +28,7 @@ import argparse
 import json
 import multiprocessing
 import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -52,6 +53,22 @@ def run(overrides: dict, workdir: Path, name: str):
     return result, time.perf_counter() - started
 
 
+def speed_run(individuals: int, fec: bool, workdir: Path, name: str):
+    """A fixed-seed run of ``individuals`` that never stops early: speed only."""
+    overrides = {
+        "run.max_individuals": individuals,
+        "run.stop_select_fitness": 2.0,  # never reached
+        "search.fec.enabled": fec,
+        "run.seed": 123,
+    }
+    return run(overrides, workdir, name)
+
+
+def warm_up(workdir: Path) -> None:
+    """Fill caches (numba's compiled code is loaded from disk) before timing."""
+    run({"run.max_individuals": 5000}, workdir, "warmup")
+
+
 def _throughput_in_process(individuals: int, collector_on: bool) -> float:
     """Individuals/s of one FEC-on run in a fresh process (one arm of the A/B)."""
     import gc
@@ -59,10 +76,8 @@ def _throughput_in_process(individuals: int, collector_on: bool) -> float:
     if collector_on:
         gc.disable = lambda: None  # this process only: the loops' pause does nothing
     with tempfile.TemporaryDirectory() as tmp:
-        run({"run.max_individuals": 5000}, Path(tmp), "warmup")
-        overrides = {"run.max_individuals": individuals, "run.stop_select_fitness": 2.0,
-                     "run.seed": 123}  # fmt: skip
-        result, seconds = run(overrides, Path(tmp), "measured")
+        warm_up(Path(tmp))
+        result, seconds = speed_run(individuals, True, Path(tmp), "measured")
         return result.n_individuals / seconds
 
 
@@ -90,15 +105,9 @@ def learn_reads_label(program) -> bool:
 
 
 def throughput(args, workdir: Path) -> None:
-    run({"run.max_individuals": 5000}, workdir, "warmup")
+    warm_up(workdir)
     for fec in (True, False):
-        overrides = {
-            "run.max_individuals": args.individuals,
-            "run.stop_select_fitness": 2.0,  # never stop early: measure speed only
-            "search.fec.enabled": fec,
-            "run.seed": 123,
-        }
-        result, seconds = run(overrides, workdir, f"throughput-fec-{fec}")
+        result, seconds = speed_run(args.individuals, fec, workdir, f"throughput-fec-{fec}")
         emit(
             figure="throughput",
             config="linear_demo",
@@ -108,10 +117,7 @@ def throughput(args, workdir: Path) -> None:
             individuals_per_s=round(result.n_individuals / seconds),
         )
         if fec:
-            store = result.run_dir / "run.sqlite"
-            import sqlite3
-
-            with sqlite3.connect(store) as db:
+            with sqlite3.connect(result.run_dir / "run.sqlite") as db:
                 hits = db.execute("select avg(fec_hit) from individuals").fetchone()[0]
             emit(figure="fec_hit_rate", config="linear_demo", hit_rate=round(hits, 4))
 
