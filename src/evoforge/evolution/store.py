@@ -173,8 +173,8 @@ class RunStore:
             raise StoreError(f"{path}: already exists")
         db = cls._connect(path)
         db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # only before the first table
+        db.executescript(_SCHEMA)
         store = cls(db, path)
-        store._db.executescript(_SCHEMA)
         store.set_meta(format=FORMAT, created=time.time())
         return store
 
