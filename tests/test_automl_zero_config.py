@@ -22,6 +22,23 @@ def test_shipped_configs_build(path):
     assert features == setup.evaluator.tasks.F
 
 
+def fixed_length_evolution(path):
+    data = tomllib.loads(path.read_text())
+    mutations = data["automl_zero"].get("mutations", ["insert_remove"])
+    evolution = data["search"]["strategy"] == "regularized_evolution"
+    return evolution and "insert_remove" not in mutations
+
+
+@pytest.mark.parametrize("path", filter(fixed_length_evolution, CONFIGS), ids=lambda p: p.stem)
+def test_fixed_length_evolution_redraws_single_instructions(path):
+    # Without insert/remove, altering an argument never changes an op: only
+    # re-drawing one instruction (as Google's fixed-length mutation set does)
+    # lets evolution change ops without re-drawing a whole component.
+    mutator = build_domain(load_config(path)).space.mutator
+    assert "insert_remove" not in mutator.mutations
+    assert "randomize_instruction" in mutator.mutations
+
+
 def test_linear_demo_matches_googles_demo():
     setup = build_domain(load_config(LINEAR_DEMO))
     space, tasks = setup.space, setup.evaluator.tasks
