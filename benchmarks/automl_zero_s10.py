@@ -2,7 +2,9 @@
 
 Runs ``configs/automl_zero/s10_restricted.toml`` ``--repeats`` times (seeds
 0, 1, ...), each for ``--seconds`` or ``--individuals``; ``--full`` adds FEC
-and hurdles (the paper's "Full" method; default "Basic"). For each repeat,
+and hurdles (the paper's "Full" method; default "Basic"); ``--dataset`` picks
+the images the search and select tasks project (digits, or e.g.
+``fashion_mnist`` where installed: see ``evoforge datasets``). For each repeat,
 *best accuracy* is the highest accuracy on the run's 100 unseen select tasks
 (held-out class pairs) among its best-so-far programs, as Table S5 reports.
 
@@ -23,6 +25,7 @@ pass one to ``benchmarks/automl_zero_final_eval.py``; about 14 MB per 30 s).
 
 Usage:
     python benchmarks/automl_zero_s10.py --repeats 100 --seconds 600 --jobs 2 --out runs/s10
+    python benchmarks/automl_zero_s10.py --full --dataset fashion_mnist --repeats 10 --seconds 300
 """
 
 from __future__ import annotations
@@ -55,12 +58,12 @@ BASELINE_START = {
 TUNING_SEED = 77_777
 
 
-def tune_baselines(trials: int, n_tasks: int = 20) -> dict[str, tuple]:
+def tune_baselines(trials: int, dataset: str = "digits", n_tasks: int = 20) -> dict[str, tuple]:
     """Each baseline tuned on ``n_tasks`` select-pair tasks with projections of
     their own seed: ``{name: (program, memory, tuning fitness)}``."""
     per_pair = -(-n_tasks // 9)
     tasks = projected_binary_tasks(
-        "digits", split="select", projections_per_pair=per_pair, seed=TUNING_SEED
+        dataset, split="select", projections_per_pair=per_pair, seed=TUNING_SEED
     ).subset(range(n_tasks))
     return {
         name: tuned_reference(name, tasks, trials, seed=1, **start)
@@ -69,12 +72,16 @@ def tune_baselines(trials: int, n_tasks: int = 20) -> dict[str, tuple]:
 
 
 def repeat(seed: int, seconds: float | None, individuals: int | None, full: bool, out: Path,
-           baselines: dict[str, tuple], keep: bool = False) -> dict:  # fmt: skip
+           baselines: dict[str, tuple], keep: bool = False, dataset: str = "digits",
+           ) -> dict:  # fmt: skip
     """One run and its best accuracy on its select tasks, against the baselines there."""
     run_dir = out / f"s10_{'full' if full else 'basic'}_seed{seed}"
+    overrides = {
+        f"automl_zero.{tasks}.dataset": dataset for tasks in ("search_tasks", "select_tasks")
+    }
     result = run_experiment(
         CONFIG, run_dir, seed, seconds=seconds, individuals=individuals,
-        overrides=FULL if full else None,
+        overrides={**(FULL if full else {}), **overrides},
     )  # fmt: skip
     select = run_setup(run_dir).selector.evaluator.tasks
     candidates = best_so_far(run_dir)
@@ -86,7 +93,7 @@ def repeat(seed: int, seconds: float | None, individuals: int | None, full: bool
         for name, (program, memory, _) in baselines.items()
     }
     return dict(
-        figure="s10_repeat", seed=seed, method="full" if full else "basic",
+        figure="s10_repeat", seed=seed, method="full" if full else "basic", dataset=dataset,
         individuals=result.individuals, seconds=round(result.seconds, 1),
         best_search_fitness=result.best_fitness, best_accuracy=best,
         logistic_regression_accuracy=references["logistic_regression"],
@@ -110,7 +117,7 @@ def summarize(rows: list[dict]) -> dict:
     lin, lin_err = fraction("beats_logistic_regression")
     nn, nn_err = fraction("beats_two_layer_nn")
     return dict(
-        figure="s10_summary", repeats=n, method=rows[0]["method"],
+        figure="s10_summary", repeats=n, method=rows[0]["method"], dataset=rows[0]["dataset"],
         mean_individuals=float(np.mean([r["individuals"] for r in rows])),
         best_accuracy=float(best.mean()), best_accuracy_2sem=2 * sem,
         linear_success_fraction=lin, linear_success_2sigma=lin_err,
@@ -129,6 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--full", action="store_true", help="FEC and hurdles on")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (one core each)")
     parser.add_argument("--baseline-trials", type=int, default=300)
+    parser.add_argument("--dataset", default="digits", help="images the tasks project")
     parser.add_argument(
         "--keep-runs",
         action="store_true",
@@ -140,14 +148,23 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--repeats and --jobs must be >= 1, --baseline-trials >= 0")
     if args.seconds is None and args.individuals is None:
         parser.error("give --seconds or --individuals (or both) to stop each run")
-    baselines = tune_baselines(args.baseline_trials)
+    baselines = tune_baselines(args.baseline_trials, args.dataset)
     print(json.dumps(dict(
-        figure="s10_baselines", trials=args.baseline_trials,
+        figure="s10_baselines", trials=args.baseline_trials, dataset=args.dataset,
         **{f"{name}_tuning_accuracy": fit for name, (_, _, fit) in baselines.items()},
     )), flush=True)  # fmt: skip
     out = args.out or Path(tempfile.mkdtemp(prefix="s10-"))
     jobs = [
-        (seed, args.seconds, args.individuals, args.full, out, baselines, args.keep_runs)
+        (
+            seed,
+            args.seconds,
+            args.individuals,
+            args.full,
+            out,
+            baselines,
+            args.keep_runs,
+            args.dataset,
+        )
         for seed in range(args.repeats)
     ]
     if args.jobs == 1:

@@ -52,9 +52,12 @@ def mnist_like(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.integers(0, 256, (labels.size, 28, 28), dtype=np.uint8), labels
 
 
-def write_idx_dir(folder: Path, gz: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """MNIST-like IDX files in ``folder``; pixel 0 is 0 in training and 255 in test images."""
-    splits = {"train": mnist_like(TRAIN_PER_CLASS, 0), "test": mnist_like(TEST_PER_CLASS, 1)}
+def write_idx_dir(
+    folder: Path, gz: bool = True, per_class: tuple[int, int] = (TRAIN_PER_CLASS, TEST_PER_CLASS)
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """MNIST-like IDX files in ``folder`` (``per_class`` training and test
+    images of each class); pixel 0 is 0 in training and 255 in test images."""
+    splits = {"train": mnist_like(per_class[0], 0), "test": mnist_like(per_class[1], 1)}
     splits["train"][0][:, 0, 0] = 0
     splits["test"][0][:, 0, 0] = 255
     suffix = ".gz" if gz else ""

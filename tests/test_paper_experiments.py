@@ -19,8 +19,10 @@ from evoforge.algorithms.experiments import (
 from evoforge.algorithms.final_eval import final_evaluation, resized, tuning_evaluator
 from evoforge.algorithms.program import Memory
 from evoforge.config import ConfigError, load_config
+from evoforge.data.datasets import DATA_ENV
 from evoforge.data.projected import heldout_tasks, train_test_arrays
 from evoforge.domains import build_domain
+from test_datasets import write_idx_dir
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = ROOT / "configs" / "automl_zero"
@@ -203,6 +205,17 @@ def test_final_evaluation_reports_mean_std_per_seed():
     with pytest.raises(ValueError, match="features"):
         tuning_evaluator(Memory(5, 3, 1, features=16), n_pairs=1)
     assert resized(memory, 16).features == 16
+
+
+def test_s10_script_searches_the_dataset_it_is_given(tmp_path, monkeypatch):
+    write_idx_dir(tmp_path / "data" / "fashion-mnist", per_class=(180, 5))  # 250 + 100 per pair
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    s10 = script("automl_zero_s10")
+    summary = s10.main(["--dataset", "fashion_mnist", "--repeats", "1", "--individuals", "200",
+                        "--baseline-trials", "2", "--out", str(tmp_path / "runs")])  # fmt: skip
+    assert summary["dataset"] == "fashion_mnist"
+    # Random pixels: nothing to learn, unlike digits (> 0.9 below).
+    assert summary["logistic_regression_accuracy"] < 0.75
 
 
 def test_s10_and_final_eval_scripts_run_small(tmp_path, capsys):
