@@ -36,6 +36,7 @@ import math
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def tune_baselines(trials: int, dataset: str = "digits", n_tasks: int = 20) -> d
     }
 
 
-def repeat(seed: int, seconds: float | None, individuals: int | None, full: bool, out: Path,
+def repeat(seed: int, *, seconds: float | None, individuals: int | None, full: bool, out: Path,
            baselines: dict[str, tuple], keep: bool = False, dataset: str = "digits",
            ) -> dict:  # fmt: skip
     """One run and its best accuracy on its select tasks, against the baselines there."""
@@ -154,23 +155,15 @@ def main(argv: list[str] | None = None) -> dict:
         **{f"{name}_tuning_accuracy": fit for name, (_, _, fit) in baselines.items()},
     )), flush=True)  # fmt: skip
     out = args.out or Path(tempfile.mkdtemp(prefix="s10-"))
-    jobs = [
-        (
-            seed,
-            args.seconds,
-            args.individuals,
-            args.full,
-            out,
-            baselines,
-            args.keep_runs,
-            args.dataset,
-        )
-        for seed in range(args.repeats)
-    ]
+    one_repeat = partial(
+        repeat, seconds=args.seconds, individuals=args.individuals, full=args.full, out=out,
+        baselines=baselines, keep=args.keep_runs, dataset=args.dataset,
+    )  # fmt: skip
+    seeds = range(args.repeats)
     if args.jobs == 1:
-        results = (repeat(*job) for job in jobs)
+        results = map(one_repeat, seeds)
     else:
-        results = ProcessPoolExecutor(args.jobs).map(repeat, *zip(*jobs, strict=True))
+        results = ProcessPoolExecutor(args.jobs).map(one_repeat, seeds)
     rows = []
     for row in results:
         print(json.dumps(row), flush=True)
