@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evoforge.algorithms.evaluator import ProgramEvaluator
-from evoforge.algorithms.simplify import simplify
+from evoforge.automl_zero.evaluator import ProgramEvaluator
+from evoforge.automl_zero.simplify import simplify
 from evoforge.config import load_config
 from evoforge.data.projected import projected_binary_tasks
 from evoforge.domains import build_domain

@@ -33,7 +33,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from evoforge.algorithms.experiments import (
+from evoforge.automl_zero.experiments import (
     acceptable_count,
     run_experiment,
     run_setup,

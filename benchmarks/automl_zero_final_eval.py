@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evoforge.algorithms.baselines import baseline_program
-from evoforge.algorithms.experiments import best_so_far, individual_count, run_setup, selected
-from evoforge.algorithms.final_eval import resized, tune_and_evaluate
-from evoforge.algorithms.simplify import simplify
+from evoforge.automl_zero.baselines import baseline_program
+from evoforge.automl_zero.experiments import best_so_far, individual_count, run_setup, selected
+from evoforge.automl_zero.final_eval import resized, tune_and_evaluate
+from evoforge.automl_zero.simplify import simplify
 from evoforge.data.projected import train_test_arrays
 
 BASELINE_START = {

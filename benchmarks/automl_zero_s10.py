@@ -10,7 +10,7 @@ the images the search and select tasks project (digits, or e.g.
 
 The references are the hand-designed `logistic_regression` and
 `two_layer_nn` programs, their constants tuned (``--baseline-trials``
-random-search trials, `evoforge.algorithms.tune.tune_constants`) on
+random-search trials, `evoforge.automl_zero.tune.tune_constants`) on
 select-style tasks that are not evaluation tasks (other projections of the
 select pairs), then evaluated on each repeat's select tasks. A repeat
 succeeds against a reference when its best accuracy is above the reference's
@@ -41,8 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evoforge.algorithms.evaluator import ProgramEvaluator
-from evoforge.algorithms.experiments import best_so_far, run_experiment, run_setup, tuned_reference
+from evoforge.automl_zero.evaluator import ProgramEvaluator
+from evoforge.automl_zero.experiments import best_so_far, run_experiment, run_setup, tuned_reference
 from evoforge.data.projected import projected_binary_tasks
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "automl_zero" / "s10_restricted.toml"

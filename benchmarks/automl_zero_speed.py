@@ -35,7 +35,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from evoforge.algorithms.ops import OPS
+from evoforge.automl_zero.ops import OPS
 from evoforge.config import load_config
 from evoforge.evolution.run import Run
 

@@ -90,7 +90,7 @@ def test_initial_program_seeds_the_population(tmp_path):
 def test_figure4_backprop_point_gives_setup_predict_and_draws_learn():
     import numpy as np
 
-    from evoforge.algorithms.ops import op_ids
+    from evoforge.automl_zero.ops import op_ids
 
     path = LINEAR_DEMO.parent / "linear_backprop_random_search.toml"
     setup = build_domain(load_config(path))

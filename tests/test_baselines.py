@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from evoforge.algorithms.baselines import (
+from evoforge.automl_zero.baselines import (
     BASELINES,
     baseline_program,
     linear_sgd,
     logistic_regression,
     two_layer_nn,
 )
-from evoforge.algorithms.evaluator import ProgramEvaluator
-from evoforge.algorithms.text import from_text
-from evoforge.algorithms.tune import tune_with_budget
+from evoforge.automl_zero.evaluator import ProgramEvaluator
+from evoforge.automl_zero.text import from_text
+from evoforge.automl_zero.tune import tune_with_budget
 from evoforge.data.projected import projected_binary_tasks
 from evoforge.data.regression import affine_tasks, linear_tasks
 

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
-from evoforge.algorithms import interpreter_numpy
-from evoforge.algorithms.baselines import linear_sgd
-from evoforge.algorithms.export import export_module, load_estimator
-from evoforge.algorithms.mutator import Mutator
-from evoforge.algorithms.program import Memory
-from evoforge.algorithms.text import from_text
+from evoforge.automl_zero import interpreter_numpy
+from evoforge.automl_zero.baselines import linear_sgd
+from evoforge.automl_zero.export import export_module, load_estimator
+from evoforge.automl_zero.mutator import Mutator
+from evoforge.automl_zero.program import Memory
+from evoforge.automl_zero.text import from_text
 from evoforge.cli import main
 from evoforge.data.projected import projected_binary_tasks
 from evoforge.data.regression import linear_tasks

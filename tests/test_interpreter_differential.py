@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evoforge.algorithms import interpreter_numba, interpreter_numpy
-from evoforge.algorithms.baselines import linear_sgd
-from evoforge.algorithms.ops import (
+from evoforge.automl_zero import interpreter_numba, interpreter_numpy
+from evoforge.automl_zero.baselines import linear_sgd
+from evoforge.automl_zero.ops import (
     GAUSSIAN,
     MATRIX_CONST,
     N_OPS,
@@ -24,8 +24,8 @@ from evoforge.algorithms.ops import (
     UNIFORM,
     VECTOR_CONST,
 )
-from evoforge.algorithms.program import Memory, Program
-from evoforge.algorithms.text import from_text
+from evoforge.automl_zero.program import Memory, Program
+from evoforge.automl_zero.text import from_text
 from evoforge.data.regression import linear_tasks
 from evoforge.data.tasks import TaskSet
 

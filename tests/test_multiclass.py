@@ -1,6 +1,6 @@
 """Multiclass classification tasks: records, data, interpreter semantics, config.
 
-Semantics under test (see `evoforge.algorithms.interpreter_numpy`): Predict
+Semantics under test (see `evoforge.automl_zero.interpreter_numpy`): Predict
 writes logits to v1[0:K]; v2 (the label) and s0 are zeroed before every
 Predict; after a training Predict, v1[0:K] is replaced by its softmax; Learn
 sees the one-hot label in v2 and s0 = 0; validation scores the argmax of the
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evoforge.algorithms import interpreter_numba, interpreter_numpy
-from evoforge.algorithms.interpreter_numpy import predicted_class, softmax
-from evoforge.algorithms.program import Memory
-from evoforge.algorithms.text import from_text
+from evoforge.automl_zero import interpreter_numba, interpreter_numpy
+from evoforge.automl_zero.interpreter_numpy import predicted_class, softmax
+from evoforge.automl_zero.program import Memory
+from evoforge.automl_zero.text import from_text
 from evoforge.config import ConfigError, load_config
 from evoforge.data.projected import projected_multiclass_tasks
 from evoforge.data.tasks import Task, TaskSet

@@ -5,9 +5,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from evoforge.algorithms.mutator import Mutator
-from evoforge.algorithms.ops import OPS
-from evoforge.algorithms.program import Memory, Program
+from evoforge.automl_zero.mutator import Mutator
+from evoforge.automl_zero.ops import OPS
+from evoforge.automl_zero.program import Memory, Program
 
 MEMORY = Memory(4, 3, 2, features=4)
 DEMO_OPS = [56, 27, 2, 3, 18, 23]

@@ -14,9 +14,9 @@ import math
 import numpy as np
 import pytest
 
-from evoforge.algorithms import interpreter_numba, interpreter_numpy, prng
-from evoforge.algorithms.ops import N_OPS
-from evoforge.algorithms.program import Memory, Program, index_fraction
+from evoforge.automl_zero import interpreter_numba, interpreter_numpy, prng
+from evoforge.automl_zero.ops import N_OPS
+from evoforge.automl_zero.program import Memory, Program, index_fraction
 
 F = 2
 MEM = Memory(n_scalars=8, n_vectors=6, n_matrices=5, features=F)

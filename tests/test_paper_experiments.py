@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evoforge.algorithms.baselines import baseline_program, linear_sgd
-from evoforge.algorithms.evaluator import ProgramEvaluator
-from evoforge.algorithms.experiments import (
+from evoforge.automl_zero.baselines import baseline_program, linear_sgd
+from evoforge.automl_zero.evaluator import ProgramEvaluator
+from evoforge.automl_zero.experiments import (
     acceptable_count,
     best_so_far,
     run_experiment,
     selected,
     success_rates,
 )
-from evoforge.algorithms.final_eval import final_evaluation, resized, tuning_evaluator
-from evoforge.algorithms.program import Memory
+from evoforge.automl_zero.final_eval import final_evaluation, resized, tuning_evaluator
+from evoforge.automl_zero.program import Memory
 from evoforge.config import ConfigError, load_config
 from evoforge.data.datasets import DATA_ENV
 from evoforge.data.projected import heldout_tasks, train_test_arrays

@@ -2,10 +2,10 @@
 
 import pytest
 
-from evoforge.algorithms.baselines import linear_sgd
-from evoforge.algorithms.evaluator import ProgramEvaluator, combine
-from evoforge.algorithms.program import Memory
-from evoforge.algorithms.text import from_text
+from evoforge.automl_zero.baselines import linear_sgd
+from evoforge.automl_zero.evaluator import ProgramEvaluator, combine
+from evoforge.automl_zero.program import Memory
+from evoforge.automl_zero.text import from_text
 from evoforge.data.projected import projected_binary_tasks, projected_multiclass_tasks
 from evoforge.data.regression import linear_tasks
 from evoforge.evolution.space import Budget
@@ -83,7 +83,7 @@ def test_divergent_programs_get_minimum_fitness(evaluator):
 
 
 def test_programs_that_do_not_fit_memory_score_minimum(evaluator):
-    from evoforge.algorithms.program import Program
+    from evoforge.automl_zero.program import Program
 
     bad = Program.from_components(([(1, 9, 0, 1, 0, 0, 0)], [], []))
     result = evaluator.evaluate(bad)

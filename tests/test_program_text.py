@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evoforge.algorithms.mutator import Mutator
-from evoforge.algorithms.ops import N_OPS, OPS, op_by_name
-from evoforge.algorithms.program import Memory, Program
-from evoforge.algorithms.space import ProgramSpace
-from evoforge.algorithms.text import ProgramSyntaxError, from_text, to_text
+from evoforge.automl_zero.mutator import Mutator
+from evoforge.automl_zero.ops import N_OPS, OPS, op_by_name
+from evoforge.automl_zero.program import Memory, Program
+from evoforge.automl_zero.space import ProgramSpace
+from evoforge.automl_zero.text import ProgramSyntaxError, from_text, to_text
 
 FIGURE_5 = """
 # sX/vX/mX = scalar/vector/matrix at address X.

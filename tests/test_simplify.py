@@ -5,13 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evoforge.algorithms import interpreter_numba, interpreter_numpy
-from evoforge.algorithms.evaluator import ProgramEvaluator
-from evoforge.algorithms.mutator import Mutator
-from evoforge.algorithms.ops import N_OPS
-from evoforge.algorithms.program import Memory
-from evoforge.algorithms.simplify import effective_instructions, simplify
-from evoforge.algorithms.text import from_text, to_text
+from evoforge.automl_zero import interpreter_numba, interpreter_numpy
+from evoforge.automl_zero.evaluator import ProgramEvaluator
+from evoforge.automl_zero.mutator import Mutator
+from evoforge.automl_zero.ops import N_OPS
+from evoforge.automl_zero.program import Memory
+from evoforge.automl_zero.simplify import effective_instructions, simplify
+from evoforge.automl_zero.text import from_text, to_text
 from evoforge.data.projected import projected_binary_tasks
 from evoforge.data.regression import linear_tasks
 
@@ -167,7 +167,7 @@ def test_program_that_does_not_fit_the_memory_is_rejected():
 
 
 def test_multiclass_programs_keep_the_logits():
-    from evoforge.algorithms.text import from_text
+    from evoforge.automl_zero.text import from_text
 
     memory = Memory(4, 4, 2, features=4)
     text = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evoforge.algorithms.simplify import simplify
+from evoforge.automl_zero.simplify import simplify
 from evoforge.config import load_config
 from evoforge.evolution.run import Run
 

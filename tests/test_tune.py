@@ -5,13 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evoforge.algorithms.baselines import linear_sgd
-from evoforge.algorithms.evaluator import ProgramEvaluator
-from evoforge.algorithms.mutator import Mutator
-from evoforge.algorithms.ops import GAUSSIAN, N_OPS, OPS, UNIFORM
-from evoforge.algorithms.program import Memory, Program
-from evoforge.algorithms.text import from_text
-from evoforge.algorithms.tune import FACTOR_RANGE, constant_slots, tune_constants
+from evoforge.automl_zero.baselines import linear_sgd
+from evoforge.automl_zero.evaluator import ProgramEvaluator
+from evoforge.automl_zero.mutator import Mutator
+from evoforge.automl_zero.ops import GAUSSIAN, N_OPS, OPS, UNIFORM
+from evoforge.automl_zero.program import Memory, Program
+from evoforge.automl_zero.text import from_text
+from evoforge.automl_zero.tune import FACTOR_RANGE, constant_slots, tune_constants
 from evoforge.data.projected import projected_binary_tasks
 from evoforge.data.regression import linear_tasks
 from evoforge.evolution.space import Evaluation

@@ -221,8 +221,8 @@ def _cmd_datasets() -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from evoforge.algorithms.export import config_memory, export_module
-    from evoforge.algorithms.text import ProgramSyntaxError, from_text
+    from evoforge.automl_zero.export import config_memory, export_module
+    from evoforge.automl_zero.text import ProgramSyntaxError, from_text
 
     run_dir: Path = args.run_dir
     config_path, best_path = run_dir / CONFIG_FILE, run_dir / BEST_FILE

@@ -54,7 +54,7 @@ Builder = Callable[[Mapping[str, Any], str, int], DomainSetup]
 
 # Built-in domains: the module whose import registers each one.
 _LAZY_MODULES: dict[str, str] = {
-    "automl_zero": "evoforge.algorithms.domain",
+    "automl_zero": "evoforge.automl_zero.domain",
     "activations": "evoforge.activations.domain",
 }
 _BUILDERS: dict[str, Builder] = {}

@@ -1,9 +1,9 @@
 """Hand-designed programs in the AutoML-Zero search space.
 
 These are the references that evolved programs are measured against, written
-in the same text syntax as evolved programs (`evoforge.algorithms.text`), so
+in the same text syntax as evolved programs (`evoforge.automl_zero.text`), so
 they run in the same interpreter, are tuned by the same random search
-(`evoforge.algorithms.tune`) and are evaluated the same way:
+(`evoforge.automl_zero.tune`) and are evaluated the same way:
 
 * `linear_sgd`: the reference solution of the linear regression tasks (paper
   §4.1): ``s1 = dot(v0, v1)`` trained by SGD in four Learn instructions.
@@ -22,10 +22,10 @@ Each function returns program text; `BASELINES` holds, per name, the builder
 and the memory sizes (scalars, vectors, matrices) the program needs, and
 `baseline_program` parses one for a feature size. The learning rate and the
 initialisation scale are op-56 constants and gaussian-op parameters, i.e.
-exactly the constants that `evoforge.algorithms.tune.tune_constants` scales.
+exactly the constants that `evoforge.automl_zero.tune.tune_constants` scales.
 
 Example:
-    >>> from evoforge.algorithms.baselines import linear_sgd
+    >>> from evoforge.automl_zero.baselines import linear_sgd
     >>> print(linear_sgd(0.1), end="")
     def Setup():
         s3 = 0.1
@@ -44,8 +44,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evoforge.algorithms.program import Memory, Program
-from evoforge.algorithms.text import from_text
+from evoforge.automl_zero.program import Memory, Program
+from evoforge.automl_zero.text import from_text
 
 
 def _check_rate(name: str, value: float) -> float:

@@ -31,10 +31,10 @@ simplification removes dead random ops regardless, e.g. ``v3 = gaussian(0.7,
 0.4)`` in Figure S1b, which changes the random stream.)
 
 Example:
-    >>> from evoforge.algorithms.baselines import linear_sgd
-    >>> from evoforge.algorithms.program import Memory
-    >>> from evoforge.algorithms.simplify import effective_instructions, simplify
-    >>> from evoforge.algorithms.text import from_text, to_text
+    >>> from evoforge.automl_zero.baselines import linear_sgd
+    >>> from evoforge.automl_zero.program import Memory
+    >>> from evoforge.automl_zero.simplify import effective_instructions, simplify
+    >>> from evoforge.automl_zero.text import from_text, to_text
     >>> mem = Memory(4, 3, 1, features=4)
     >>> p = from_text('''
     ... def Setup():
@@ -60,8 +60,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoforge.algorithms.ops import GAUSSIAN, MATRIX_CONST, OPS, UNIFORM, VECTOR_CONST
-from evoforge.algorithms.program import (
+from evoforge.automl_zero.ops import GAUSSIAN, MATRIX_CONST, OPS, UNIFORM, VECTOR_CONST
+from evoforge.automl_zero.program import (
     FEATURES_VECTOR,
     LABEL_SCALAR,
     LABEL_VECTOR,
@@ -195,8 +195,8 @@ def simplify(program: Program, memory: Memory, multiclass: bool = False) -> Prog
     Raises ``ValueError`` if ``program`` does not fit ``memory``.
 
     Example:
-        >>> from evoforge.algorithms.program import Memory
-        >>> from evoforge.algorithms.text import from_text
+        >>> from evoforge.automl_zero.program import Memory
+        >>> from evoforge.automl_zero.text import from_text
         >>> mem = Memory(4, 3, 1, features=4)
         >>> simplify(from_text("def Predict():\\n    s2 = 1.5\\n    s1 = 2.0", mem), mem).sizes
         (0, 1, 0)
@@ -216,8 +216,8 @@ def effective_instructions(program: Program, memory: Memory, multiclass: bool = 
     of `simplify`'s result), for run summaries.
 
     Example:
-        >>> from evoforge.algorithms.program import Memory
-        >>> from evoforge.algorithms.text import from_text
+        >>> from evoforge.automl_zero.program import Memory
+        >>> from evoforge.automl_zero.text import from_text
         >>> mem = Memory(4, 3, 1, features=4)
         >>> effective_instructions(from_text("def Setup():\\n    s2 = 1.5", mem), mem)
         0

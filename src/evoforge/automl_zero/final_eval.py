@@ -6,7 +6,7 @@ algorithm's constants at the full dimensionality on examples of the
 and measures its accuracy on the held-out *test* split, with 5 random seeds,
 reporting the mean and standard deviation. The hand-designed baselines get the
 same treatment, tuned with as many evaluations as went into evolving and
-tuning the evolved algorithm (`evoforge.algorithms.tune.tune_with_budget`).
+tuning the evolved algorithm (`evoforge.automl_zero.tune.tune_with_budget`).
 
 Here the tasks are the unprojected binary class-pair tasks of
 `evoforge.data.projected.heldout_tasks` (64 features for digits, whose held-out
@@ -16,8 +16,8 @@ the training part and validate on the test part. A seed changes which
 examples are drawn, their order and the program's random initialisation.
 
 Example:
-    >>> from evoforge.algorithms.baselines import baseline_program
-    >>> from evoforge.algorithms.final_eval import final_evaluation
+    >>> from evoforge.automl_zero.baselines import baseline_program
+    >>> from evoforge.automl_zero.final_eval import final_evaluation
     >>> lr, mem = baseline_program("logistic_regression", 64, learning_rate=0.01)
     >>> score = final_evaluation(lr, mem, "digits", seeds=(0, 1), n_pairs=3)
     >>> len(score.per_seed), 0.8 < score.mean <= 1.0
@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evoforge.algorithms.evaluator import ProgramEvaluator
-from evoforge.algorithms.program import Memory, Program
-from evoforge.algorithms.tune import tune_with_budget
+from evoforge.automl_zero.evaluator import ProgramEvaluator
+from evoforge.automl_zero.program import Memory, Program
+from evoforge.automl_zero.tune import tune_with_budget
 from evoforge.data.projected import heldout_tasks
 
 FINAL_SEEDS = (0, 1, 2, 3, 4)
@@ -112,7 +112,7 @@ def final_evaluation(
     task that is not binary accuracy.
 
     Example:
-        >>> from evoforge.algorithms.baselines import baseline_program
+        >>> from evoforge.automl_zero.baselines import baseline_program
         >>> nn, mem = baseline_program("two_layer_nn", 64, learning_rate=0.01, init_scale=0.1)
         >>> final_evaluation(nn, mem, seeds=(3,), n_pairs=2).std
         0.0
@@ -149,7 +149,7 @@ def tune_and_evaluate(
     JSON-ready dict (tuned fitness, trials, test mean/std/per seed).
 
     Example:
-        >>> from evoforge.algorithms.baselines import baseline_program
+        >>> from evoforge.automl_zero.baselines import baseline_program
         >>> lr, mem = baseline_program("logistic_regression", 64, learning_rate=1e-5)
         >>> out = tune_and_evaluate(lr, mem, 4, np.random.default_rng(0), tune_pairs=2,
         ...                         final_pairs=2, seeds=(0,))

@@ -2,11 +2,11 @@
 
 A program is stored flat, as two small arrays the compiled interpreter reads
 without conversion: ``code`` rows are ``(op, in1, in2, out)`` and ``data`` rows
-hold an instruction's constants (see `evoforge.algorithms.ops`). ``sizes`` says
+hold an instruction's constants (see `evoforge.automl_zero.ops`). ``sizes`` says
 how many rows belong to Setup, Predict and Learn, in that order.
 
 Example:
-    >>> from evoforge.algorithms.program import Memory, Program
+    >>> from evoforge.automl_zero.program import Memory, Program
     >>> p = Program.empty()
     >>> p.sizes
     (0, 0, 0)
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evoforge.algorithms.ops import GAUSSIAN, MATRIX_CONST, N_OPS, OPS, UNIFORM, VECTOR_CONST
+from evoforge.automl_zero.ops import GAUSSIAN, MATRIX_CONST, N_OPS, OPS, UNIFORM, VECTOR_CONST
 
 COMPONENTS = ("setup", "predict", "learn")
 

@@ -17,7 +17,7 @@ instruction as a comment), inside a module that also has:
   ``sklearn.model_selection.cross_val_score`` without the module importing
   scikit-learn.
 
-Every op keeps the exact semantics of `evoforge.algorithms.interpreter_numpy`
+Every op keeps the exact semantics of `evoforge.automl_zero.interpreter_numpy`
 (left-to-right sums, libm functions, the min/max and heaviside rules), so a
 program without random ops predicts exactly what evoforge computes when
 trained on the same examples in the same order. Random ops draw from
@@ -29,9 +29,9 @@ Later epochs visit the examples in a shuffled order of the module's own.
 
 Example:
     >>> import numpy as np
-    >>> from evoforge.algorithms.baselines import linear_sgd
-    >>> from evoforge.algorithms.export import load_estimator
-    >>> from evoforge.algorithms.program import Memory
+    >>> from evoforge.automl_zero.baselines import linear_sgd
+    >>> from evoforge.automl_zero.export import load_estimator
+    >>> from evoforge.automl_zero.program import Memory
     >>> sgd = linear_sgd(0.1)
     >>> model = load_estimator(sgd, Memory(4, 3, 1, features=2), "regressor")
     >>> X = np.random.default_rng(0).normal(size=(200, 2))
@@ -48,9 +48,9 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from evoforge.algorithms.ops import MATRIX_CONST, OPS, VECTOR_CONST
-from evoforge.algorithms.program import COMPONENTS, Memory, Program, fraction_index
-from evoforge.algorithms.text import from_text, instruction_text
+from evoforge.automl_zero.ops import MATRIX_CONST, OPS, VECTOR_CONST
+from evoforge.automl_zero.program import COMPONENTS, Memory, Program, fraction_index
+from evoforge.automl_zero.text import from_text, instruction_text
 from evoforge.config import Section
 
 ESTIMATORS = {"regressor": "EvolvedRegressor", "classifier": "EvolvedClassifier"}
@@ -410,8 +410,8 @@ def export_module(program: Program, memory: Memory) -> str:
     ``program`` does not fit ``memory``.
 
     Example:
-        >>> from evoforge.algorithms.program import Memory
-        >>> from evoforge.algorithms.text import from_text
+        >>> from evoforge.automl_zero.program import Memory
+        >>> from evoforge.automl_zero.text import from_text
         >>> mem = Memory(4, 3, 1, features=4)
         >>> source = export_module(from_text("def Predict():\\n    s1 = dot(v0, v0)", mem), mem)
         >>> [line.strip() for line in source.splitlines() if "# s1 = dot" in line]
@@ -462,7 +462,7 @@ def load_estimator(program_text: str, memory: Memory, kind: str = "regressor"):
     pickled (e.g. for ``n_jobs > 1``); write the module to a file for that.
 
     Example:
-        >>> from evoforge.algorithms.program import Memory
+        >>> from evoforge.automl_zero.program import Memory
         >>> load_estimator("def Predict():\\n    s1 = mean(v0)", Memory(4, 3, 1, 4), "classifier")
         EvolvedClassifier(epochs=1, seed=0, max_abs_error=100.0)
     """

@@ -1,6 +1,6 @@
 """The compiled interpreter: the reference semantics at a few ns per instruction.
 
-`run_tasks` computes exactly what `evoforge.algorithms.interpreter_numpy.run_tasks`
+`run_tasks` computes exactly what `evoforge.automl_zero.interpreter_numpy.run_tasks`
 computes (the reference; see ``shared/notes/automl_zero_semantics.md``), with the
 same reduction order and the same libm calls, so the two agree to the last bit
 on almost every program, multiclass tasks included. The work happens in a
@@ -8,10 +8,10 @@ compiled kernel of arrays and scalars only, one per feature size (`kernel_for`),
 which an evaluator can call directly to skip the per-call cost of `run_tasks`.
 
 Example:
-    >>> from evoforge.algorithms.program import Memory
-    >>> from evoforge.algorithms.baselines import linear_sgd
-    >>> from evoforge.algorithms.text import from_text
-    >>> from evoforge.algorithms import interpreter_numba
+    >>> from evoforge.automl_zero.program import Memory
+    >>> from evoforge.automl_zero.baselines import linear_sgd
+    >>> from evoforge.automl_zero.text import from_text
+    >>> from evoforge.automl_zero import interpreter_numba
     >>> from evoforge.data.regression import linear_tasks
     >>> tasks = linear_tasks(n_tasks=2, features=4, n_train=100, n_valid=20, seed=0)
     >>> mem = Memory(4, 3, 1, features=4)
@@ -30,14 +30,14 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from evoforge.algorithms import prng
-from evoforge.algorithms.interpreter_numpy import (
+from evoforge.automl_zero import prng
+from evoforge.automl_zero.interpreter_numpy import (
     _TWO_OVER_PI,
     DEFAULT_MAX_ABS_ERROR,
     RunResult,
 )
-from evoforge.algorithms.ops import OPS
-from evoforge.algorithms.program import (
+from evoforge.automl_zero.ops import OPS
+from evoforge.automl_zero.program import (
     FEATURES_VECTOR,
     LABEL_SCALAR,
     LABEL_VECTOR,
@@ -661,7 +661,7 @@ def kernel_for(features: int, multiclass: bool = False) -> Callable[..., None]:
 
     Example:
         >>> import numpy as np
-        >>> from evoforge.algorithms.program import Program
+        >>> from evoforge.automl_zero.program import Program
         >>> from evoforge.data.regression import linear_tasks
         >>> tasks = linear_tasks(3, features=4, n_train=10, n_valid=5, seed=0)
         >>> p = Program.empty()
@@ -699,7 +699,7 @@ def run_setup(
     ``seed`` seeds the generator of the random ops.
 
     Example:
-        >>> from evoforge.algorithms.text import from_text
+        >>> from evoforge.automl_zero.text import from_text
         >>> mem = Memory(3, 2, 1, features=2)
         >>> p = from_text("def Setup():\\n    s2 = 2.5\\n    v1 = bcast(s2)", mem)
         >>> s, v, m = run_setup(p, mem)

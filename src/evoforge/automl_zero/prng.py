@@ -6,7 +6,7 @@ values under the numpy reference and the numba interpreter, and every task's
 stream is fixed by the task's seed.
 
 Example:
-    >>> from evoforge.algorithms.prng import new_state, uniform01
+    >>> from evoforge.automl_zero.prng import new_state, uniform01
     >>> state = new_state(7)
     >>> 0.0 <= uniform01(state) < 1.0
     True

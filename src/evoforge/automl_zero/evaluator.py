@@ -10,8 +10,8 @@ programs get the minimum fitness with the reason in ``error``; nothing a
 program does raises out of `ProgramEvaluator.evaluate`.
 
 Example:
-    >>> from evoforge.algorithms.evaluator import ProgramEvaluator
-    >>> from evoforge.algorithms.program import Memory, Program
+    >>> from evoforge.automl_zero.evaluator import ProgramEvaluator
+    >>> from evoforge.automl_zero.program import Memory, Program
     >>> from evoforge.data.regression import linear_tasks
     >>> tasks = linear_tasks(n_tasks=3, features=4, n_train=100, n_valid=100, seed=1)
     >>> evaluator = ProgramEvaluator(Memory(4, 3, 1, features=4), tasks)
@@ -29,8 +29,8 @@ import time
 import numba
 import numpy as np
 
-from evoforge.algorithms import interpreter_numpy
-from evoforge.algorithms.program import Memory, Program
+from evoforge.automl_zero import interpreter_numpy
+from evoforge.automl_zero.program import Memory, Program
 from evoforge.evolution.space import MIN_FITNESS, NO_BUDGET, Budget, Evaluation
 
 INTERPRETERS = ("numba", "numpy")
@@ -97,7 +97,7 @@ class _CompiledRunner:
     def __init__(
         self, memory: Memory, tasks, max_abs_error: float, record: bool, per_program_seeds: bool
     ):
-        from evoforge.algorithms.interpreter_numba import eval_arguments, kernel_for
+        from evoforge.automl_zero.interpreter_numba import eval_arguments, kernel_for
 
         F = tasks.F
         self.kernel = kernel_for(F, tasks.eval_type == "multiclass")

@@ -2,7 +2,7 @@
 evaluator and the select-task selector for a run.
 
 Example:
-    >>> from evoforge.algorithms.domain import build
+    >>> from evoforge.automl_zero.domain import build
     >>> setup = build({
     ...     "memory": {"scalars": 4, "vectors": 3, "matrices": 1},
     ...     "setup": {"ops": ["SCALAR_CONST_SET"], "size": 1},
@@ -23,18 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from evoforge.algorithms.evaluator import (
+from evoforge.automl_zero.evaluator import (
     COMBINE_MODES,
     INTERPRETERS,
     RANDOM_SEEDS,
     ProgramEvaluator,
 )
-from evoforge.algorithms.mutator import MUTATIONS, Mutator
-from evoforge.algorithms.ops import op_by_name
-from evoforge.algorithms.program import COMPONENTS, Memory, Program
-from evoforge.algorithms.simplify import simplify
-from evoforge.algorithms.space import ProgramSpace
-from evoforge.algorithms.text import ProgramSyntaxError, from_text
+from evoforge.automl_zero.mutator import MUTATIONS, Mutator
+from evoforge.automl_zero.ops import op_by_name
+from evoforge.automl_zero.program import COMPONENTS, Memory, Program
+from evoforge.automl_zero.simplify import simplify
+from evoforge.automl_zero.space import ProgramSpace
+from evoforge.automl_zero.text import ProgramSyntaxError, from_text
 from evoforge.config import ConfigError, Section
 from evoforge.data.datasets import DATASETS, DatasetError
 from evoforge.data.projected import projected_binary_tasks, projected_multiclass_tasks

@@ -6,7 +6,7 @@ printer, the parser, the mutator and both interpreters all read this table, so
 adding a form or fixing a name happens in one place.
 
 Example:
-    >>> from evoforge.algorithms.ops import OPS, op_by_name
+    >>> from evoforge.automl_zero.ops import OPS, op_by_name
     >>> op_by_name("VECTOR_INNER_PRODUCT").id
     27
     >>> OPS[27].symbol, OPS[27].inputs, OPS[27].output

@@ -12,16 +12,16 @@ to float32 (and clipped to its finite range); uniform bounds are re-ordered so
 that low <= high; a standard deviation stays non-negative because every factor
 is positive. A constant that is 0 stays 0: the scaling is multiplicative, as
 in the paper. Dead constants are scaled too, which costs nothing but
-randomness; call `evoforge.algorithms.simplify.simplify` first to tune only
+randomness; call `evoforge.automl_zero.simplify.simplify` first to tune only
 the constants that matter.
 
 Example:
     >>> import numpy as np
-    >>> from evoforge.algorithms.evaluator import ProgramEvaluator
-    >>> from evoforge.algorithms.program import Memory
-    >>> from evoforge.algorithms.baselines import linear_sgd
-    >>> from evoforge.algorithms.text import from_text
-    >>> from evoforge.algorithms.tune import tune_constants
+    >>> from evoforge.automl_zero.evaluator import ProgramEvaluator
+    >>> from evoforge.automl_zero.program import Memory
+    >>> from evoforge.automl_zero.baselines import linear_sgd
+    >>> from evoforge.automl_zero.text import from_text
+    >>> from evoforge.automl_zero.tune import tune_constants
     >>> from evoforge.data.regression import linear_tasks
     >>> mem = Memory(4, 3, 1, features=4)
     >>> sgd = from_text(linear_sgd(0.0001), mem)
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoforge.algorithms.ops import (
+from evoforge.automl_zero.ops import (
     GAUSSIAN,
     MATRIX_CONST,
     OPS,
@@ -43,7 +43,7 @@ from evoforge.algorithms.ops import (
     UNIFORM,
     VECTOR_CONST,
 )
-from evoforge.algorithms.program import Memory, Program
+from evoforge.automl_zero.program import Memory, Program
 from evoforge.evolution.space import Evaluator
 
 # The data columns that hold tunable constants, by constant kind (index
@@ -63,8 +63,8 @@ def constant_slots(program: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """Rows, data columns and float32 flags of every tunable constant, in program order.
 
     Example:
-        >>> from evoforge.algorithms.program import Memory
-        >>> from evoforge.algorithms.text import from_text
+        >>> from evoforge.automl_zero.program import Memory
+        >>> from evoforge.automl_zero.text import from_text
         >>> mem = Memory(4, 3, 1, features=4)
         >>> p = from_text("def Setup():\\n    s2 = 0.5\\n    v1[2] = 1.5\\n    s3 = s2 + s2", mem)
         >>> [a.tolist() for a in constant_slots(p)]
@@ -114,8 +114,8 @@ def tune_constants(
 
     Example:
         >>> import numpy as np
-        >>> from evoforge.algorithms.evaluator import ProgramEvaluator
-        >>> from evoforge.algorithms.program import Memory, Program
+        >>> from evoforge.automl_zero.evaluator import ProgramEvaluator
+        >>> from evoforge.automl_zero.program import Memory, Program
         >>> from evoforge.data.regression import linear_tasks
         >>> mem = Memory(4, 3, 1, features=4)
         >>> evaluator = ProgramEvaluator(mem, linear_tasks(1, 4, 10, 10, seed=0))
@@ -166,8 +166,8 @@ def tune_with_budget(
 
     Example:
         >>> import numpy as np
-        >>> from evoforge.algorithms.baselines import baseline_program
-        >>> from evoforge.algorithms.evaluator import ProgramEvaluator
+        >>> from evoforge.automl_zero.baselines import baseline_program
+        >>> from evoforge.automl_zero.evaluator import ProgramEvaluator
         >>> from evoforge.data.regression import linear_tasks
         >>> sgd, mem = baseline_program("linear_sgd", 4, learning_rate=0.0001)
         >>> evaluator = ProgramEvaluator(mem, linear_tasks(2, 4, 100, 20, seed=0))

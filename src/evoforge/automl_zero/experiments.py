@@ -3,7 +3,7 @@
 * `run_experiment`: one search experiment = one run of a config with its own
   seed and size (``run.max_individuals`` / ``run.max_seconds``), in its own
   run directory.
-* `tuned_reference`: a hand-designed baseline (`evoforge.algorithms.baselines`)
+* `tuned_reference`: a hand-designed baseline (`evoforge.automl_zero.baselines`)
   with its constants tuned by random search on given tasks.
 * `acceptable_count`, `best_so_far`: what a finished run's ``run.sqlite``
   says: how many evaluated programs reached a fitness threshold (and when the
@@ -13,7 +13,7 @@
   equal evaluations.
 
 Example:
-    >>> from evoforge.algorithms.experiments import success_rates
+    >>> from evoforge.automl_zero.experiments import success_rates
     >>> success_rates(evolution_successes=3, evolution_evaluations=30_000,
     ...               random_acceptable=1, random_evaluations=30_000)["ratio"]
     3.0
@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from evoforge.algorithms.baselines import baseline_program
-from evoforge.algorithms.evaluator import ProgramEvaluator
-from evoforge.algorithms.program import Memory, Program
-from evoforge.algorithms.tune import tune_constants
+from evoforge.automl_zero.baselines import baseline_program
+from evoforge.automl_zero.evaluator import ProgramEvaluator
+from evoforge.automl_zero.program import Memory, Program
+from evoforge.automl_zero.tune import tune_constants
 from evoforge.config import load_config
 from evoforge.domains import DomainSetup, build_domain
 

@@ -2,9 +2,9 @@
 
 Example:
     >>> import numpy as np
-    >>> from evoforge.algorithms.mutator import Mutator
-    >>> from evoforge.algorithms.program import Memory
-    >>> from evoforge.algorithms.space import ProgramSpace
+    >>> from evoforge.automl_zero.mutator import Mutator
+    >>> from evoforge.automl_zero.program import Memory
+    >>> from evoforge.automl_zero.space import ProgramSpace
     >>> mem = Memory(4, 3, 1, features=4)
     >>> mutator = Mutator(mem, ([56], [27], [2, 3, 18, 23]), (1, 1, 4), (1, 1, 4),
     ...                   ("alter_argument",))
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoforge.algorithms.mutator import Mutator
-from evoforge.algorithms.ops import OPS
-from evoforge.algorithms.program import Program
-from evoforge.algorithms.text import from_text, instruction_text
+from evoforge.automl_zero.mutator import Mutator
+from evoforge.automl_zero.ops import OPS
+from evoforge.automl_zero.program import Program
+from evoforge.automl_zero.text import from_text, instruction_text
 
 _LINE_CACHE_SIZE = 100_000
 

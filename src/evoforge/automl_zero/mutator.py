@@ -23,8 +23,8 @@ uniforms per mutation, so runs stay seeded and resumable.
 
 Example:
     >>> import numpy as np
-    >>> from evoforge.algorithms.program import Memory, Program
-    >>> from evoforge.algorithms.mutator import Mutator
+    >>> from evoforge.automl_zero.program import Memory, Program
+    >>> from evoforge.automl_zero.mutator import Mutator
     >>> mem = Memory(4, 3, 1, features=4)
     >>> mutator = Mutator(mem, ops=([56], [27], [2, 3, 18, 23]), min_sizes=(0, 0, 0),
     ...                   max_sizes=(5, 5, 5), mutations=("insert_remove",))
@@ -40,7 +40,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from evoforge.algorithms.ops import (
+from evoforge.automl_zero.ops import (
     GAUSSIAN,
     MATRIX_CONST,
     N_OPS,
@@ -49,7 +49,7 @@ from evoforge.algorithms.ops import (
     UNIFORM,
     VECTOR_CONST,
 )
-from evoforge.algorithms.program import Memory, Program
+from evoforge.automl_zero.program import Memory, Program
 
 MUTATIONS = ("insert_remove", "randomize_component", "alter_argument", "randomize_instruction")
 REMOVE_PROBABILITY = 2.0 / 3.0

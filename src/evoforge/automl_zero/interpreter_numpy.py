@@ -2,7 +2,7 @@
 
 This module defines what a program computes (see
 ``shared/notes/automl_zero_semantics.md``); the compiled interpreter in
-`evoforge.algorithms.interpreter_numba` is tested against it. Reductions are
+`evoforge.automl_zero.interpreter_numba` is tested against it. Reductions are
 summed left to right and transcendentals go through libm, as in the compiled
 one, so the two agree to the last bit on almost every program.
 
@@ -18,10 +18,10 @@ raw logits and never stops early. The recorded prediction is the predicted
 class (of the probabilities in training, of the logits in validation).
 
 Example:
-    >>> from evoforge.algorithms.program import Memory
-    >>> from evoforge.algorithms.baselines import linear_sgd
-    >>> from evoforge.algorithms.text import from_text
-    >>> from evoforge.algorithms import interpreter_numpy
+    >>> from evoforge.automl_zero.program import Memory
+    >>> from evoforge.automl_zero.baselines import linear_sgd
+    >>> from evoforge.automl_zero.text import from_text
+    >>> from evoforge.automl_zero import interpreter_numpy
     >>> from evoforge.data.regression import linear_tasks
     >>> tasks = linear_tasks(n_tasks=2, features=4, n_train=100, n_valid=20, seed=0)
     >>> mem = Memory(4, 3, 1, features=4)
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evoforge.algorithms import prng
-from evoforge.algorithms.program import (
+from evoforge.automl_zero import prng
+from evoforge.automl_zero.program import (
     FEATURES_VECTOR,
     LABEL_SCALAR,
     LABEL_VECTOR,
@@ -338,7 +338,7 @@ def run_setup(
     ``seed`` seeds the generator of the random ops.
 
     Example:
-        >>> from evoforge.algorithms.text import from_text
+        >>> from evoforge.automl_zero.text import from_text
         >>> mem = Memory(3, 2, 1, features=2)
         >>> p = from_text("def Setup():\\n    s2 = 2.5\\n    v1 = bcast(s2)", mem)
         >>> s, v, m = run_setup(p, mem)

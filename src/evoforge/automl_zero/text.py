@@ -8,8 +8,8 @@ parser also reads the paper's own listings: comments, ``heaviside(v6, 1.0)``,
 writes and so stays zero.
 
 Example:
-    >>> from evoforge.algorithms.program import Memory
-    >>> from evoforge.algorithms.text import from_text, to_text
+    >>> from evoforge.automl_zero.program import Memory
+    >>> from evoforge.automl_zero.text import from_text, to_text
     >>> mem = Memory(4, 3, 1, features=4)
     >>> p = from_text('''
     ... def Setup():
@@ -34,7 +34,7 @@ import re
 
 import numpy as np
 
-from evoforge.algorithms.ops import (
+from evoforge.automl_zero.ops import (
     GAUSSIAN,
     INFIX,
     MATRIX_CONST,
@@ -44,7 +44,7 @@ from evoforge.algorithms.ops import (
     VECTOR_CONST,
     OpSpec,
 )
-from evoforge.algorithms.program import (
+from evoforge.automl_zero.program import (
     COMPONENTS,
     FEATURES_VECTOR,
     LABEL_SCALAR,
