@@ -3,7 +3,6 @@ worker, and the ray backend."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 
 import pytest
@@ -208,7 +207,6 @@ def test_process_islands_survive_a_killed_worker(tmp_path):
 
 def test_ray_islands(tmp_path):
     pytest.importorskip("ray", reason="the ray backend needs: pip install 'evoforge[ray]'")
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     cfg = config(2000, run={"workers": 2, "backend": "ray"}, islands={"count": 2})
     result = Run.create(tmp_path / "ray", cfg).run()
     assert result.n_individuals == 2000

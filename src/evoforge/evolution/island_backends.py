@@ -35,7 +35,6 @@ import multiprocessing
 import os
 import pickle
 import signal
-import sys
 from abc import ABC, abstractmethod
 from collections import deque
 from multiprocessing.connection import Connection, wait
@@ -43,6 +42,7 @@ from typing import Any, NamedTuple
 
 from evoforge.evolution.backends import _limit_threads
 from evoforge.evolution.islands import Chunk, Island, IslandSpec, Request
+from evoforge.evolution.ray_cluster import init_ray
 
 
 class Died(NamedTuple):
@@ -215,32 +215,16 @@ class RayIslands(IslandBackend):
     """One Ray actor per island (``pip install 'evoforge[ray]'``).
 
     Joins the cluster at ``address`` when given (e.g. ``"auto"`` or
-    ``"ray://host:10001"``), else starts a local one for the run and stops it
-    at the end. An actor that dies is reported as `Died`.
+    ``"ray://host:10001"``), else starts a local one bound to loopback for the
+    run and stops it at the end (see `evoforge.evolution.ray_cluster`). An
+    actor that dies is reported as `Died`.
     """
 
     def __init__(self, address: str | None = None) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise RuntimeError("the ray backend needs Ray: pip install 'evoforge[ray]'") from None
+        self._started_ray = init_ray(address)  # first: it explains a missing Ray
+        import ray
+
         self._ray = ray
-        self._started_ray = False
-        if not ray.is_initialized():
-            # Actors unpickle the run's domain: give local workers the driver's
-            # import path (a cluster's nodes must have the packages installed).
-            runtime_env = None
-            if address is None:
-                path = os.pathsep.join(p for p in sys.path if p)
-                runtime_env = {"env_vars": {"PYTHONPATH": path}}
-            ray.init(
-                address=address,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                runtime_env=runtime_env,
-            )
-            self._started_ray = True
         self._actor_class = ray.remote(num_cpus=1)(_IslandActor)
         self._actors: dict[int, Any] = {}
         self._in_flight: dict[Any, tuple[int, Any]] = {}  # ref -> (index, actor)
