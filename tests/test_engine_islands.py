@@ -182,7 +182,6 @@ def test_families_and_vary_give_each_island_its_domain(tmp_path):
         ({"vary": {"toy.sleep": [2, 1]}}, {}, "low <= high"),
         ({"population_size": [1, 5]}, {}, "sizes >= 2"),
         ({}, {"workers": 2}, "one worker per island (3)"),
-        ({"count": 0}, {"backend": "ray"}, "ray backend runs islands"),
     ],
 )
 def test_bad_island_configs_are_named_and_write_nothing(tmp_path, islands, run, message):
@@ -229,3 +228,42 @@ def test_islands_apply_the_quality_gate(tmp_path):
     assert any(p is not None for _, p, _ in gated)  # children did join
     Run.create(tmp_path / "u", config(300, islands={"migrate_every": 50})).run()
     assert any(p is not None and f < 0.7 for _, p, f in members(tmp_path / "u"))
+
+
+# Everything that must match between an interrupted and an uninterrupted
+# serial island run (wall_time and created are measurements, not results).
+RESULT_COLUMNS = (
+    "id, parent_id, mutation, genome_text, fitness, per_task, cost, fingerprint,"
+    " fec_hit, early_stopped, error, worker"
+)
+# Unequal P, migrations often, small FEC and hurdles: all must resume exactly.
+RESUMABLE = {
+    "islands": {"population_size": [10, 30], "migrate_every": 70},
+    "search": {"fec": {"capacity": 25}, "hurdle": {"enabled": True, "percentile": 60.0}},
+}
+
+
+def test_serial_island_run_resumed_at_max_individuals_equals_one_long_run(tmp_path):
+    Run.create(tmp_path / "ref", config(2600, **RESUMABLE)).run()
+    reference = stored(tmp_path / "ref", RESULT_COLUMNS)
+    assert len(reference) == 2600 and any(r[8] for r in reference) and any(r[9] for r in reference)
+    # Stops that fall inside a request, at a migration and on a request's end.
+    first = Run.create(tmp_path / "r", config(333, **RESUMABLE)).run()
+    assert first.n_individuals == 333
+    for stop in (700, 701, 1400, 2000, 2600):
+        assert Run.resume(tmp_path / "r", max_individuals=stop).run().n_individuals == stop
+        assert stored(tmp_path / "r", RESULT_COLUMNS) == reference[:stop]
+
+
+def test_serial_island_run_interrupted_by_ctrl_c_resumes_exactly(tmp_path):
+    # The toy evaluator raises KeyboardInterrupt on its 401st call in each
+    # session (the islands share it on the serial backend), in mid-request.
+    Run.create(tmp_path / "ref", config(2600, **RESUMABLE)).run()
+    interrupted = config(2600, **{**RESUMABLE, "toy": {"interrupt_after": 401}})
+    result = Run.create(tmp_path / "r", interrupted).run()
+    sessions = 1
+    while result.interrupted:
+        result = Run.resume(tmp_path / "r").run()
+        sessions += 1
+    assert sessions > 4 and result.n_individuals == 2600
+    assert stored(tmp_path / "r", RESULT_COLUMNS) == stored(tmp_path / "ref", RESULT_COLUMNS)

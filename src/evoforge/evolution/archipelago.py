@@ -8,6 +8,15 @@ from their last stored state. Its state goes into the run's checkpoint, so
 resumed replays from its last reported state, so no stored individual is lost
 and none is stored twice.
 
+Schedules: parallel backends get requests as their islands need them, so who
+stores what when depends on speed. The serial backend (``lockstep``) serves
+islands in turn, each request running to a fixed end (its island's next
+migration or multiple of ``GRANT`` evaluations), so the schedule depends only
+on counts that the checkpoint holds (whose turn it is, each island's state,
+the immigrants chosen for it): a resumed serial run, stopped by Ctrl-C or by
+``max_individuals`` (which only cuts the last request short), stores the same
+individuals as an uninterrupted one.
+
 Migration (AutoML-Zero S3): every ``migrate_every`` of its own evaluations an
 island uploads half its population (chosen at random) and receives as many
 members sampled without replacement from the latest uploads of all islands
@@ -140,6 +149,9 @@ class _Book:
     grants: deque[int] = field(default_factory=deque)  # requests in flight, in order
     migrating: bool = False  # a request in flight may stop at a boundary and upload
     immigrants: tuple[tuple[int, Migrant], ...] | None = None  # to deliver next
+    # Those chosen for the island's latest upload, kept until it reports them
+    # taken in, so a checkpoint holds them (drawing again would change the run).
+    arriving: tuple[tuple[int, Migrant], ...] = ()
     upload: list[Migrant] = field(default_factory=list)  # latest upload, global ids
     # Local -> global id runs (first local id, first global id, count), oldest first.
     runs: deque[tuple[int, int, int]] = field(default_factory=deque)
@@ -169,6 +181,7 @@ class Archipelago:
             np.random.PCG64(np.random.SeedSequence(config.run.seed, spawn_key=(_MIGRATION_KEY,)))
         )
         self.restarts = 0
+        self.turn = 0  # the island whose request is next, on a lockstep backend
 
     # -- specs, state ------------------------------------------------------------
 
@@ -215,11 +228,18 @@ class Archipelago:
                     "state": None if b.state is None else self._global_state(b),
                     "fitness": b.fitness,
                     "upload": [m.id for m in b.upload],
+                    "arriving": [[slot, m.id] for slot, m in self._awaited(b)],
                 }
                 for b in self.books
             ],
             "rng": self.rng.bit_generator.state,
+            "turn": self.turn,
         }
+
+    @staticmethod
+    def _awaited(book: _Book) -> tuple[tuple[int, Migrant], ...]:
+        """The immigrants chosen for an island that its state has not taken in."""
+        return book.arriving if book.state is not None and book.state["uploaded"] else ()
 
     def load_state_dict(self, state: Mapping[str, Any], store: RunStore) -> None:
         """Restore from a checkpoint (members and uploads read from ``store``)."""
@@ -227,17 +247,22 @@ class Archipelago:
         if len(saved) != len(self.books):
             raise ValueError(f"checkpoint has {len(saved)} islands, config {len(self.books)}")
         self.rng.bit_generator.state = state["rng"]
+        self.turn = int(state.get("turn", 0)) % len(self.books)
         for book, entry in zip(self.books, saved, strict=True):
             book.state = entry["state"]
             book.fitness = list(entry["fitness"])
-            found = _migrants(store, set(entry["upload"]))
+            arriving = entry.get("arriving", [])
+            found = _migrants(store, set(entry["upload"]) | {i for _, i in arriving})
             book.upload = [found[i] for i in entry["upload"]]
+            book.arriving = tuple((slot, found[i]) for slot, i in arriving)
             if book.state is not None:
                 book.evaluated = int(book.state["evaluated"])
                 book.uploads = int(book.state["migrations"]) + bool(book.state["uploaded"])
         for book in self.books:
             if book.state is not None and book.state["uploaded"]:
-                book.immigrants = self._immigrants(book.state["uploaded"])
+                if not book.arriving:  # a checkpoint from before they were saved
+                    book.arriving = self._immigrants(book.state["uploaded"])
+                book.immigrants = book.arriving
 
     def population_fitness(self) -> list[float]:
         return [f for book in self.books for f in book.fitness]
@@ -250,6 +275,9 @@ class Archipelago:
         if reason is not None:
             return reason
         backend.start([self.spec(i, run.store) for i in range(len(self.books))])
+        if backend.lockstep:
+            with Pacer(run) as pacer:
+                return self._lockstep(run, backend, pacer)
         stopping = False
         with Pacer(run) as pacer:
             while True:
@@ -271,6 +299,33 @@ class Archipelago:
                     reason = run._stop_check()
                     stopping = reason is not None
                 pacer.step()
+
+    def _lockstep(self, run: Run, backend: IslandBackend, pacer: Pacer) -> str:
+        """Serve the islands in turn, one request at a time (see the module
+        docstring): each request ends where it would however the run was cut."""
+        every = self.config.search.islands.migrate_every
+        max_n = self.config.run.max_individuals
+        while True:
+            reason = run._stop_check()
+            if reason is not None:
+                return reason
+            book = self.books[self.turn]
+            migrate_at = (book.uploads + 1) * every if every else None
+            end = (book.evaluated // GRANT + 1) * GRANT
+            if migrate_at is not None:
+                end = min(end, migrate_at)
+            immigrants = book.immigrants or ()
+            book.immigrants = None  # `arriving` keeps them until taken in
+            grant = min(end - book.evaluated, max_n - run.n)
+            backend.send(book.plan.index, Request(grant, REQUEST_SECONDS, migrate_at, immigrants))
+            book.grants.append(grant)
+            [(_, chunk)] = backend.receive()
+            run._busy = True
+            self._take(book, chunk, run)
+            run._busy = False
+            if book.evaluated >= end:
+                self.turn = (self.turn + 1) % len(self.books)
+            pacer.step()
 
     def _feed(self, book: _Book, run: Run, backend: IslandBackend) -> None:
         """Queue requests so the island has ``IN_FLIGHT`` of them, never past a
@@ -328,7 +383,8 @@ class Archipelago:
             book.upload = [
                 Migrant(book.to_global(m.id), m.text, m.evaluation) for _, m in chunk.emigrants
             ]
-            book.immigrants = self._immigrants([slot for slot, _ in chunk.emigrants])
+            book.arriving = self._immigrants([slot for slot, _ in chunk.emigrants])
+            book.immigrants = book.arriving
             run.store.event(
                 "migration",
                 {
@@ -397,8 +453,8 @@ class Archipelago:
         book.migrating = False
         if book.state is not None:
             book.state = self._global_state(book)
-            if book.state["uploaded"]:
-                book.immigrants = self._immigrants(book.state["uploaded"])
+            if book.state["uploaded"]:  # those chosen, whether sent or not
+                book.immigrants = book.arriving
         book.runs.clear()  # the new worker numbers its individuals from -1 again
         backend.restart(self.spec(index, run.store))
         self.restarts += 1

@@ -55,7 +55,13 @@ Message = tuple[int, Chunk | Died]
 
 
 class IslandBackend(ABC):
-    """Runs islands; use as a context manager so workers are shut down."""
+    """Runs islands; use as a context manager so workers are shut down.
+
+    ``lockstep``: the backend runs one request at a time to its full grant, so
+    the driver serves islands in a fixed turn and the run is deterministic.
+    """
+
+    lockstep = False
 
     @abstractmethod
     def start(self, specs: list[IslandSpec]) -> None:
@@ -89,6 +95,8 @@ class SerialIslands(IslandBackend):
     Deterministic: requests run to their full grant (no time limit), so a
     seeded run gives the same individuals however fast the machine is.
     """
+
+    lockstep = True
 
     def start(self, specs: list[IslandSpec]) -> None:
         self._islands = [Island(spec) for spec in specs]
