@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -220,8 +221,10 @@ class Section:
         for i, x in enumerate(value):
             ok = isinstance(x, int | float) if item is float else isinstance(x, item)
             ok = ok and not isinstance(x, bool)
+            if ok and item is float:
+                ok = math.isfinite(x)  # TOML has nan and inf; no setting wants them
             if not ok or (choices is not None and x not in choices):
-                wanted = singular
+                wanted = singular if item is not float else "a finite number"
                 if choices is not None:
                     wanted = "one of " + ", ".join(repr(c) for c in choices)
                 raise ConfigError(
@@ -464,16 +467,35 @@ def _range(s: Section, key: str, value: Any, integer: bool) -> tuple[Any, Any]:
         not isinstance(value, list | tuple)
         or len(value) != 2
         or not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value)
+        or not all(math.isfinite(v) for v in value)
         or value[0] > value[1]
     ):
-        what = "integers" if integer else "numbers"
+        what = "integers" if integer else "finite numbers"
         raise s.error(key, f"expected [low, high] with low <= high ({what}), got {value!r}")
     return value[0], value[1]
 
 
+MIGRATE_NEVER = "never"
+
+
+def _migrate_every(s: Section) -> int:
+    """``migrate_every``: evaluations between migrations, or ``"never"`` for
+    isolated islands (0 internally). A bare 0 used to switch migration off
+    without saying so; now it is an error that names the explicit spelling."""
+    expected = f"an integer >= 1, or {MIGRATE_NEVER!r} for isolated islands"
+    given, value = s._raw("migrate_every", IslandsConfig.migrate_every, expected)
+    if value == MIGRATE_NEVER:
+        s._keep("migrate_every", value)
+        return 0
+    if given and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        hint = " (0 no longer turns migration off silently)" if value == 0 else ""
+        raise s.error("migrate_every", f"expected {expected}, got {_describe(value)}{hint}")
+    return s._keep("migrate_every", value)
+
+
 def _parse_islands(s: Section) -> IslandsConfig:
     count = s.get_int("count", IslandsConfig.count, min=0)
-    migrate_every = s.get_int("migrate_every", IslandsConfig.migrate_every, min=0)
+    migrate_every = _migrate_every(s)
     sizes = None
     raw_size = s.get_list("population_size", None, item=int)
     if raw_size is not None:
@@ -527,10 +549,26 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Experime
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``data["a"]["b"] = value`` for ``dotted="a.b"``, creating tables."""
+    """Set ``data["a"]["b"] = value`` for ``dotted="a.b"``, creating tables.
+
+    Raises `ConfigError` naming the key when a table on the way is something
+    else (``run = "x"`` with an override of ``run.seed``).
+
+    Example:
+        >>> d = {"run": {"seed": 1}}
+        >>> set_dotted(d, "run.seed", 7); d
+        {'run': {'seed': 7}}
+        >>> set_dotted({"run": "x"}, "run.seed", 7)
+        Traceback (most recent call last):
+        ...
+        evoforge.config.ConfigError: run: expected a table, got 'x' (a string)
+    """
     *tables, key = dotted.split(".")
-    for name in tables:
+    for i, name in enumerate(tables):
         data = data.setdefault(name, {})
+        if not isinstance(data, dict):
+            path = ".".join(tables[: i + 1])
+            raise ConfigError(path, f"expected a table, got {_describe(data)}")
     data[key] = value
 
 
@@ -556,6 +594,65 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         raise ConfigError("", f"cannot read config: {exc}", str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"invalid TOML: {exc}", str(path)) from None
-    for dotted, value in (overrides or {}).items():
-        set_dotted(data, dotted, value)
+    try:
+        for dotted, value in (overrides or {}).items():
+            set_dotted(data, dotted, value)
+    except ConfigError as exc:
+        raise exc.with_source(str(path)) from None
     return parse_config(data, str(path))
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give a run now: ``MemAvailable`` from
+    ``/proc/meminfo`` where there is one, else the physical memory.
+
+    Example:
+        >>> available_memory() > 0
+        True
+    """
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):  # no sysconf (Windows): do not guess low
+        return 1 << 62
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``; for memory messages.
+
+    Example:
+        >>> format_bytes(3 * 2**30)
+        '3.0 GiB'
+    """
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(path: str, estimate: float, what: str) -> None:
+    """Raise `ConfigError` at ``path`` if ``estimate`` bytes (of ``what``) exceed
+    the memory available now: checked before anything is allocated or written,
+    so an oversized config fails in a second instead of a `MemoryError` later.
+
+    Example:
+        >>> check_memory("x.size", 1024, "one table")
+        >>> check_memory("x.size", 2.0**60, "one table")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        evoforge.config.ConfigError: x.size: one table would need about 1024.0 PiB, more than ...
+    """
+    available = available_memory()
+    if estimate > available:
+        raise ConfigError(
+            path,
+            f"{what} would need about {format_bytes(estimate)}, more than the "
+            f"{format_bytes(available)} of memory available on this machine",
+        )

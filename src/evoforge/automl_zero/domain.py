@@ -30,18 +30,55 @@ from evoforge.automl_zero.evaluator import (
     ProgramEvaluator,
 )
 from evoforge.automl_zero.mutator import MUTATIONS, Mutator
-from evoforge.automl_zero.ops import op_by_name
+from evoforge.automl_zero.ops import OPS, op_by_name
 from evoforge.automl_zero.program import COMPONENTS, Memory, Program
 from evoforge.automl_zero.simplify import simplify
 from evoforge.automl_zero.space import ProgramSpace
-from evoforge.automl_zero.text import ProgramSyntaxError, from_text
-from evoforge.config import ConfigError, Section
+from evoforge.automl_zero.text import ProgramSyntaxError, from_text, instruction_text
+from evoforge.config import ConfigError, Section, check_memory
 from evoforge.data.datasets import DATASETS, DatasetError
 from evoforge.data.projected import projected_binary_tasks, projected_multiclass_tasks
 from evoforge.data.regression import affine_tasks, linear_tasks, teacher_tasks
 from evoforge.domains import DomainSetup, register_domain
 
 TASK_TYPES = ("linear", "affine", "teacher", "projected_binary", "projected_multiclass")
+OUTSIDE_SPACE = ("refuse", "allow")
+
+# Hard caps on sizes, far above the paper's (memory 10/16/4, components of
+# at most 45 instructions, F <= 784): a typo such as 1e9 fails here with the
+# key's name, not as a MemoryError or an endless run. Whatever passes the caps
+# is also checked against the memory available (`_check_task_memory`, and the
+# run's total in `evoforge.domains.check_setup`).
+MAX_ADDRESSES = 10_000
+MAX_COMPONENT_SIZE = 100_000
+MAX_FEATURES = 100_000
+MAX_TASKS = 1_000_000
+MAX_EXAMPLES = 100_000_000
+MAX_EPOCHS = 1_000_000
+# Bytes per instruction a population member holds: code (4 x int64), data
+# (3 x float64) and its cached text line.
+_INSTRUCTION_BYTES = 32 + 24 + 100
+
+
+def _check_task_memory(section: Section, n_built: int, sizes: dict[str, int]) -> int:
+    """Refuse task sets too large for this machine before drawing them; return
+    their estimated bytes. ``sizes`` has n_train, n_valid, features, epochs
+    (and hidden for teacher tasks); ``n_built`` is the number of tasks drawn.
+
+    Per task: inputs (N + M) x F and labels N + M as float64, epoch orders
+    E x N as int64; a teacher network hidden x (F + 1) and its N x hidden
+    activations. Tasks are stacked into one array, so the peak holds two copies.
+    """
+    n, m, f, e = sizes["n_train"], sizes["n_valid"], sizes["features"], sizes["epochs"]
+    hidden = sizes.get("hidden", 0)
+    per_task = (n + m) * (f + 1) + e * n + hidden * (f + 1) + n * hidden
+    estimate = 2 * 8 * n_built * per_task
+    given = {"n_tasks": n_built, **sizes}
+    # Name the largest factor: the likeliest typo among the keys involved.
+    key = max(given, key=lambda k: given[k])
+    shown = ", ".join(f"{k} = {v:,}" for k, v in given.items())
+    check_memory(section.field_path(key), estimate, f"the tasks ({shown})")
+    return estimate // 2
 
 
 def _ops(section: Section) -> list[int]:
@@ -58,12 +95,13 @@ def _ops(section: Section) -> list[int]:
 def _component(section: Section) -> tuple[list[int], int, int, int]:
     """(ops, init size, min size, max size); ``size`` fixes all three."""
     ops = _ops(section)
-    size = section.get_int("size", None, min=0)
+    cap = MAX_COMPONENT_SIZE
+    size = section.get_int("size", None, min=0, max=cap)
     if size is not None:
         return ops, size, size, size
-    min_size = section.get_int("min_size", 0, min=0)
-    max_size = section.get_int("max_size", 100, min=0)
-    init_size = section.get_int("init_size", min_size, min=0)
+    min_size = section.get_int("min_size", 0, min=0, max=cap)
+    max_size = section.get_int("max_size", 100, min=0, max=cap)
+    init_size = section.get_int("init_size", min_size, min=0, max=cap)
     if not min_size <= init_size <= max_size:
         raise section.error(
             "init_size",
@@ -73,19 +111,28 @@ def _component(section: Section) -> tuple[list[int], int, int, int]:
     return ops, init_size, min_size, max_size
 
 
-def _tasks(section: Section, seed: int, split: str, n_tasks_default: int):
+def _tasks(section: Section, seed: int, split: str, n_tasks_default: int) -> tuple[Any, int]:
+    """(task set of one ``*_tasks`` table, its estimated bytes), the bytes for
+    the run's memory check."""
     kind = section.get_str("type", choices=TASK_TYPES)
-    n_tasks = section.get_int("n_tasks", n_tasks_default, min=1)
-    epochs = section.get_int("epochs", 1, min=1)
+    n_tasks = section.get_int("n_tasks", n_tasks_default, min=1, max=MAX_TASKS)
+    epochs = section.get_int("epochs", 1, min=1, max=MAX_EPOCHS)
     task_seed = section.get_int("seed", seed, min=0)
     if kind == "projected_binary":
-        features = section.get_int("features", 16, min=1)
+        features = section.get_int("features", 16, min=1, max=MAX_FEATURES)
         dataset = section.get_str("dataset", "digits", choices=DATASETS)
         data_dir = section.get_str("data_dir", None)
-        n_train = section.get_int("n_train", 250, min=1)
-        n_valid = section.get_int("n_valid", 100, min=1)
+        n_train = section.get_int("n_train", 250, min=1, max=MAX_EXAMPLES)
+        n_valid = section.get_int("n_valid", 100, min=1, max=MAX_EXAMPLES)
         pairs = 36 if split == "search" else 9  # of the 45 class pairs (Supplement S4)
-        per_pair = section.get_int("projections_per_pair", -(-n_tasks // pairs), min=1)
+        per_pair = section.get_int(
+            "projections_per_pair", -(-n_tasks // pairs), min=1, max=MAX_TASKS
+        )
+        # Every pair's projections are drawn before the sample of n_tasks.
+        nbytes = _check_task_memory(
+            section, pairs * per_pair,
+            {"n_train": n_train, "n_valid": n_valid, "features": features, "epochs": epochs},
+        )  # fmt: skip
         try:
             tasks = projected_binary_tasks(
                 dataset, features=features, projections_per_pair=per_pair, split=split,
@@ -99,28 +146,39 @@ def _tasks(section: Section, seed: int, split: str, n_tasks_default: int):
             )
         # A seeded sample across all pairs, not the first pairs in sorted order.
         chosen = np.random.default_rng(task_seed).choice(tasks.D, n_tasks, replace=False)
-        return tasks.subset(sorted(chosen.tolist()))
+        return tasks.subset(sorted(chosen.tolist())), nbytes
     if kind == "projected_multiclass":
         # Search and select tasks differ by seed, i.e. by projection (Supplement S5).
-        features = section.get_int("features", 16, min=2)
+        features = section.get_int("features", 16, min=2, max=MAX_FEATURES)
         n_classes = section.get_int("n_classes", 10, min=2, max=features)
         dataset = section.get_str("dataset", "digits", choices=DATASETS)
         data_dir = section.get_str("data_dir", None)
-        n_train = section.get_int("n_train", 1000, min=1)
-        n_valid = section.get_int("n_valid", 500, min=1)
+        n_train = section.get_int("n_train", 1000, min=1, max=MAX_EXAMPLES)
+        n_valid = section.get_int("n_valid", 500, min=1, max=MAX_EXAMPLES)
+        nbytes = _check_task_memory(
+            section, n_tasks,
+            {"n_train": n_train, "n_valid": n_valid, "features": features, "epochs": epochs},
+        )  # fmt: skip
         try:
-            return projected_multiclass_tasks(
+            tasks = projected_multiclass_tasks(
                 dataset, features=features, n_classes=n_classes, n_tasks=n_tasks,
                 n_train=n_train, n_valid=n_valid, epochs=epochs, seed=task_seed, data_dir=data_dir,
             )  # fmt: skip
+            return tasks, nbytes
         except (DatasetError, ValueError) as error:  # missing files, too few examples
             raise section.error("dataset", str(error)) from None
-    features = section.get_int("features", 8, min=1)
-    n_train = section.get_int("n_train", 1000, min=1)
-    n_valid = section.get_int("n_valid", 100, min=1)
+    features = section.get_int("features", 8, min=1, max=MAX_FEATURES)
+    n_train = section.get_int("n_train", 1000, min=1, max=MAX_EXAMPLES)
+    n_valid = section.get_int("n_valid", 100, min=1, max=MAX_EXAMPLES)
     make = {"linear": linear_tasks, "affine": affine_tasks, "teacher": teacher_tasks}[kind]
-    extra = {"hidden": section.get_int("hidden", features, min=1)} if kind == "teacher" else {}
-    return make(n_tasks, features, n_train, n_valid, epochs, seed=task_seed, **extra)
+    extra = {}
+    if kind == "teacher":
+        extra = {"hidden": section.get_int("hidden", features, min=1, max=MAX_FEATURES)}
+    nbytes = _check_task_memory(
+        section, n_tasks,
+        {"n_train": n_train, "n_valid": n_valid, "features": features, "epochs": epochs, **extra},
+    )  # fmt: skip
+    return make(n_tasks, features, n_train, n_valid, epochs, seed=task_seed, **extra), nbytes
 
 
 def _initial(table: Section, memory: Memory) -> str | Program:
@@ -143,21 +201,78 @@ def _initial(table: Section, memory: Memory) -> str | Program:
         raise table.error("initial_program", str(error)) from None
 
 
+def _check_in_space(
+    s: Section,
+    program: Program,
+    components: list[tuple[list[int], int, int, int]],
+    randomize: list[str],
+    features: int,
+) -> None:
+    """Refuse an initial program that evolution could never have produced:
+    an op outside its component's ``ops`` or a component size outside
+    ``[min_size, max_size]`` (mutations keep sizes in range, so a program
+    outside would stay outside for the whole run). A component with no ops
+    is not searched and is kept as given; a randomized one is redrawn."""
+    allow = 'set initial_program_outside_space = "allow" to start outside the configured space'
+    for k, name in enumerate(COMPONENTS):
+        if name in randomize:
+            continue
+        ops, _, min_size, max_size = components[k]
+        rows = program.rows(k)
+        if not min_size <= len(rows) <= max_size:
+            bounds = str(min_size) if min_size == max_size else f"{min_size}..{max_size}"
+            raise s.error(
+                "initial_program",
+                f"{name.capitalize()} has {len(rows)} instructions but {name} sizes are "
+                f"{bounds} ({name}.size / min_size / max_size); {allow}",
+            )
+        if not ops:
+            continue
+        allowed = set(ops)
+        for line, row in enumerate(rows, 1):
+            if row[0] not in allowed:
+                spec = OPS[row[0]]
+                text = instruction_text(spec, row, features)
+                raise s.error(
+                    "initial_program",
+                    f"{name.capitalize()} instruction {line} `{text}` uses {spec.name} "
+                    f"(OP{spec.id}), which is not in {name}.ops; {allow}",
+                )
+
+
 def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     """Validate ``[automl_zero]`` and build the run's space, evaluator and selector."""
     s = Section(table, path)
     mem = s.get_section("memory")
     search_section = s.get_section("search_tasks")
-    search_tasks = _tasks(
+    search_tasks, search_bytes = _tasks(
         search_section, int(np.random.SeedSequence([seed, 0]).generate_state(1)[0]), "search", 10
     )
     # Multiclass tasks reserve v1 (logits) and v2 (label) besides v0 (features).
     multiclass = search_tasks.eval_type == "multiclass"
     memory = Memory(
-        n_scalars=mem.get_int("scalars", 4, min=2),
-        n_vectors=mem.get_int("vectors", 3, min=3 if multiclass else 1),
-        n_matrices=mem.get_int("matrices", 1, min=1),
+        n_scalars=mem.get_int("scalars", 4, min=2, max=MAX_ADDRESSES),
+        n_vectors=mem.get_int("vectors", 3, min=3 if multiclass else 1, max=MAX_ADDRESSES),
+        n_matrices=mem.get_int("matrices", 1, min=1, max=MAX_ADDRESSES),
         features=search_tasks.F,
+    )
+    F = memory.features
+    # Each interpreter run (search, fingerprint, select) keeps its own banks.
+    terms = {
+        "scalars": memory.n_scalars,
+        "vectors": memory.n_vectors * F,
+        "matrices": memory.n_matrices * F * F,
+    }
+    bank_bytes = 3 * 8 * sum(terms.values())
+    biggest = max(terms, key=lambda k: terms[k])
+    bank_key = mem.field_path(biggest)
+    if biggest != "scalars" and memory.size(biggest[0]) < F:
+        bank_key = search_section.field_path("features")
+    check_memory(
+        bank_key,
+        bank_bytes,
+        f"the memory banks ({memory.n_scalars} scalars, {memory.n_vectors} vectors of "
+        f"{F} and {memory.n_matrices} matrices of {F} x {F}, per interpreter)",
     )
     components = [_component(s.get_section(name)) for name in COMPONENTS]
     if not any(c[0] for c in components):
@@ -178,6 +293,12 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     for name in randomize:
         if not components[COMPONENTS.index(name)][0]:
             raise s.error("randomize", f"{name!r} has no allowed ops ({name}.ops) to draw from")
+    outside = s.get_str("initial_program_outside_space", "refuse", choices=OUTSIDE_SPACE)
+    if isinstance(initial, Program):
+        if outside == "refuse":
+            _check_in_space(s, initial, components, randomize, memory.features)
+    elif "initial_program_outside_space" in s.data:
+        raise s.error("initial_program_outside_space", "only used with initial = 'program'")
     space = ProgramSpace(
         mutator,
         tuple(c[1] for c in components),
@@ -192,8 +313,8 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     }
     fec = s.get_section("fec")
     fec_examples = (
-        fec.get_int("train_examples", 10, min=1),
-        fec.get_int("valid_examples", 10, min=1),
+        fec.get_int("train_examples", 10, min=1, max=MAX_EXAMPLES),
+        fec.get_int("valid_examples", 10, min=1, max=MAX_EXAMPLES),
     )
     hurdle_tasks = s.get_int("hurdle_tasks", None, min=1, max=search_tasks.D)
     evaluator = ProgramEvaluator(
@@ -204,11 +325,12 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         time_cap_seconds=s.get_float("time_cap_seconds", None, min=0.0, min_exclusive=True),
         **evaluator_options,
     )
+    worker_bytes = bank_bytes + search_bytes
     selector = None
     if "select_tasks" in s.data:
         select_section = s.get_section("select_tasks")
         select_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
-        select_tasks = _tasks(select_section, select_seed, "select", 100)
+        select_tasks, select_bytes = _tasks(select_section, select_seed, "select", 100)
         if memory.features != select_tasks.F:
             raise select_section.error("features", f"expected {memory.features} like search_tasks")
         if select_tasks.eval_type != search_tasks.eval_type:
@@ -217,12 +339,23 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
             )
         select_evaluator = ProgramEvaluator(memory, select_tasks, **evaluator_options)
         selector = _Selector(select_evaluator)
+        worker_bytes += select_bytes
+    max_sizes = [c[3] for c in components]
+    if isinstance(initial, Program):
+        max_sizes = [max(m, n) for m, n in zip(max_sizes, initial.sizes, strict=True)]
+    longest = COMPONENTS[max(range(3), key=lambda k: max_sizes[k])]
+    size_key = "size" if "size" in s.data.get(longest, {}) else "max_size"
     return DomainSetup(
         space,
         evaluator,
         selector,
         _Describer(space, search_tasks.eval_type == "multiclass"),
         s.finish(),
+        fitness_range=(0.0, 1.0),  # FlipAndSquash of an error, or an accuracy
+        worker_bytes=worker_bytes,
+        worker_key=search_section.path,
+        genome_bytes=sum(max_sizes) * _INSTRUCTION_BYTES,
+        genome_key=f"{path}.{longest}.{size_key}",
     )
 
 

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -107,11 +108,43 @@ def to_text(program: Program, memory: Memory, indent: str = "    ") -> str:
 
 
 class ProgramSyntaxError(ValueError):
-    """A program text that cannot be parsed; the message names the line."""
+    """The one error of the program parser: a text that cannot be read or
+    does not fit the memory.
+
+    ``lineno`` (1-based) and ``line`` (its text) locate it, or are None when
+    the error concerns the whole text; ``expected`` says what would be valid.
+    ``str()`` is ``"line 3: `s1 = mean(v1, axis=x)`: expected ..."``.
+
+    Example:
+        >>> from evoforge.automl_zero.program import Memory
+        >>> try:
+        ...     from_text("def Setup():\\n    s2 = 1e999", Memory(4, 3, 1, features=4))
+        ... except ProgramSyntaxError as error:
+        ...     print(error.lineno, error.line)
+        2 s2 = 1e999
+    """
+
+    def __init__(self, expected: str, lineno: int | None = None, line: str | None = None):
+        self.expected = expected
+        self.lineno = lineno
+        self.line = line
+        where = "" if lineno is None else f"line {lineno}: "
+        if line is not None:
+            where += f"`{line}`: "
+        super().__init__(where + expected)
 
 
-_ADDRESS = re.compile(r"^([svm])(\d+)$")
+_ADDRESS = re.compile(r"^([svm])(\d{1,9})$")  # longer addresses cannot fit any memory
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(inf|nan)$", re.IGNORECASE)
+_MAX_NUMBER_CHARS = 400  # more digits than any float64 needs; int() refuses > 4300
+
+
+def _short(token: str, limit: int = 40) -> str:
+    """A token cut to ``limit`` characters for messages (a pasted 5,000-digit
+    address should not fill the terminal)."""
+    return token if len(token) <= limit else token[: limit - 3] + "..."
+
+
 _CALL = re.compile(r"^([A-Za-z_]\w*)\s*\((.*)\)$")
 _LHS = re.compile(r"^([svm])(\d+)\s*(?:\[(.*)\])?$")
 
@@ -146,15 +179,17 @@ class _Parser:
         # resolved once every written address is known.
         self.components: list[list[list]] = [[], [], []]
         self.zero_operands: list[tuple[list, int, str]] = []
+        self.lines: dict[int, str] = {}  # lineno -> text, for errors
 
     def error(self, lineno: int, message: str) -> ProgramSyntaxError:
-        return ProgramSyntaxError(f"line {lineno}: {message}")
+        return ProgramSyntaxError(message, lineno, self.lines.get(lineno))
 
     def address(self, token: str, kind: str, lineno: int) -> int:
         m = _ADDRESS.match(token)
         if not m or m.group(1) != kind:
             raise self.error(
-                lineno, f"expected a {_KIND_NAMES[kind]} address like {kind}3, got {token!r}"
+                lineno,
+                f"expected a {_KIND_NAMES[kind]} address like {kind}3, got {_short(token)!r}",
             )
         index = int(m.group(2))
         if index >= self.memory.size(kind):
@@ -164,17 +199,32 @@ class _Parser:
             )
         return index
 
-    def number(self, token: str, lineno: int) -> float:
-        if not _NUMBER.match(token.strip()):
-            raise self.error(lineno, f"expected a number, got {token!r}")
-        return float(token)
+    def number(self, token: str, lineno: int, float32: bool = False) -> float:
+        """A finite constant (finite in float32 too where the op stores float32)."""
+        token = token.strip()
+        shown = _short(token)
+        if len(token) > _MAX_NUMBER_CHARS or not _NUMBER.match(token):
+            raise self.error(lineno, f"expected a number, got {shown!r}")
+        value = float(token)
+        if float32:
+            with np.errstate(over="ignore"):
+                value = float(np.float32(value))
+        if not math.isfinite(value):
+            if float32 and math.isfinite(float(token)):
+                expected = "a number that fits float32 (|x| <= 3.4e38)"
+            else:
+                expected = "a finite number"
+            raise self.error(lineno, f"expected {expected}, got {shown!r}")
+        return value
 
     def index(self, token: str, lineno: int) -> float:
-        if not token.strip().isdigit() or int(token) >= self.memory.features:
+        token = token.strip()
+        features = self.memory.features
+        if not (token.isascii() and token.isdigit()) or len(token) > 9 or int(token) >= features:
             raise self.error(
-                lineno, f"index {token!r} must be an integer in 0..{self.memory.features - 1}"
+                lineno, f"index {_short(token)!r} must be an integer in 0..{features - 1}"
             )
-        return index_fraction(int(token), self.memory.features)
+        return index_fraction(int(token), features)
 
     def statement(self, component: int, text: str, lineno: int) -> None:
         if text in ("pass",):
@@ -183,12 +233,12 @@ class _Parser:
             self.components[component].append([0, 0, 0, 0, 0.0, 0.0, 0.0])
             return
         if "=" not in text:
-            raise self.error(lineno, f"expected an assignment 'x = ...', got {text!r}")
+            raise self.error(lineno, f"expected an assignment 'x = ...', got {_short(text)!r}")
         lhs_text, rhs = (part.strip() for part in text.split("=", 1))
         lhs = _LHS.match(lhs_text)
         if not lhs:
             raise self.error(
-                lineno, f"expected an address like s2, v3[1] or m0[1, 2], got {lhs_text!r}"
+                lineno, f"expected an address like s2, v3[1] or m0[1, 2], got {_short(lhs_text)!r}"
             )
         kind, out_token, subscript = lhs.group(1), lhs.group(1) + lhs.group(2), lhs.group(3)
         out = self.address(out_token, kind, lineno)
@@ -199,19 +249,19 @@ class _Parser:
     def right_hand_side(self, kind: str, subscript: str | None, rhs: str, lineno: int) -> list:
         if subscript is not None:
             indices = [s.strip() for s in re.split(r"\]\s*\[|,", subscript)]
-            value = np.float32(self.number(rhs, lineno))
+            value = self.number(rhs, lineno, float32=True)
             if kind == "v" and len(indices) == 1:
-                return [57, 0, 0, 0, self.index(indices[0], lineno), float(value), 0.0]
+                return [57, 0, 0, 0, self.index(indices[0], lineno), value, 0.0]
             if kind == "m" and len(indices) == 2:
                 i, j = (self.index(t, lineno) for t in indices)
-                return [58, 0, 0, 0, i, j, float(value)]
+                return [58, 0, 0, 0, i, j, value]
             raise self.error(lineno, "constant subscripts are v[i] or m[i, j]")
         if _NUMBER.match(rhs):
             if kind != "s":
                 raise self.error(
                     lineno, f"a {_KIND_NAMES[kind]} cannot be set to a number without an index"
                 )
-            return [56, 0, 0, 0, float(rhs), 0.0, 0.0]
+            return [56, 0, 0, 0, self.number(rhs, lineno), 0.0, 0.0]
         call = _CALL.match(rhs)
         if call:
             return self.call(kind, call.group(1), _split_args(call.group(2)), lineno)
@@ -221,14 +271,14 @@ class _Parser:
             if symbol == "/" and left == "1":
                 return self.resolve(kind, "1/", [right], None, lineno)
             return self.resolve(kind, symbol, [left, right], None, lineno)
-        raise self.error(lineno, f"cannot read the expression {rhs!r}")
+        raise self.error(lineno, f"cannot read the expression {_short(rhs)!r}")
 
     def call(self, kind: str, name: str, args: list[str], lineno: int) -> list:
         if name in ("uniform", "gaussian"):
             # Extra arguments such as n_features are shapes the output already implies.
             if len(args) < 2:
                 raise self.error(lineno, f"{name} needs two constants, got {len(args)}")
-            lo, hi = (float(np.float32(self.number(a, lineno))) for a in args[:2])
+            lo, hi = (self.number(a, lineno, float32=True) for a in args[:2])
             op = {"s": 59, "v": 60, "m": 61}[kind] + (3 if name == "gaussian" else 0)
             if name == "gaussian" and hi < 0:
                 raise self.error(lineno, "gaussian standard deviation must be >= 0")
@@ -237,7 +287,10 @@ class _Parser:
         operands = []
         for arg in args:
             if arg.replace(" ", "").startswith("axis="):
-                axis = int(arg.split("=", 1)[1])
+                value = arg.split("=", 1)[1].strip()
+                if value not in ("0", "1"):
+                    raise self.error(lineno, f"expected axis=0 or axis=1, got axis={_short(value)}")
+                axis = int(value)
             elif name == "heaviside" and operands and _NUMBER.match(arg):
                 continue  # the C++ printer's heaviside(x, 1.0)
             else:
@@ -261,7 +314,7 @@ class _Parser:
             )
         ]
         if len(candidates) != 1:
-            shown = f"{symbol}({', '.join(operands)})" + (
+            shown = f"{_short(symbol)}({', '.join(_short(t) for t in operands)})" + (
                 f" axis={axis}" if axis is not None else ""
             )
             raise self.error(
@@ -309,17 +362,21 @@ def from_text(text: str, memory: Memory) -> Program:
     parser = _Parser(memory)
     component = None
     seen = set()
+    if not isinstance(text, str):
+        raise ProgramSyntaxError(f"expected program text (a string), got {type(text).__name__}")
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
+        parser.lines[lineno] = _short(line, 80)
         header = re.match(r"^def\s+(\w+)\s*\(\s*\)\s*:\s*(.*)$", line)
         if header:
             name = header.group(1).lower()
             if name not in _FUNCTION_NAMES:
                 raise parser.error(
                     lineno,
-                    f"unknown function {header.group(1)!r}; expected Setup, Predict or Learn",
+                    f"unknown function {_short(header.group(1))!r}; "
+                    "expected Setup, Predict or Learn",
                 )
             if name in seen:
                 raise parser.error(lineno, f"function {header.group(1)} defined twice")
@@ -336,5 +393,8 @@ def from_text(text: str, memory: Memory) -> Program:
     if not seen:
         raise ProgramSyntaxError("no 'def Setup():', 'def Predict():' or 'def Learn():' found")
     program = parser.program()
-    program.validate(memory)
+    try:
+        program.validate(memory)
+    except ValueError as error:  # the parser checks as it reads; this is a safety net
+        raise ProgramSyntaxError(str(error)) from None
     return program
