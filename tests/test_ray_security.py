@@ -19,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,32 @@ def test_a_local_ray_cluster_listens_on_loopback_only(tmp_path):
     # the web frontend (and, as checked above, listening on nothing outside).
     heads = [cmd for cmd in tree.values() if "dashboard/dashboard.py" in cmd]
     assert all("--disable-frontend" in cmd for cmd in heads), heads
+
+
+def test_a_local_cluster_that_did_not_bind_loopback_is_stopped_and_refused(monkeypatch):
+    import ray
+
+    from evoforge.evolution import ray_cluster
+
+    calls = []
+
+    context = types.SimpleNamespace(
+        address_info={"node_ip_address": "192.0.2.7", "gcs_address": "192.0.2.7:6379"}
+    )
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw) or context)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    with pytest.raises(RuntimeError, match=r"came up on 192\.0\.2\.7, not on loopback"):
+        ray_cluster.init_ray(None)
+    assert calls[0]["address"] == "local" and calls[0]["_node_ip_address"] == "127.0.0.1"
+    assert calls[0]["include_dashboard"] is False and calls[-1] == "shutdown"
+
+
+def test_a_missing_ray_is_named(monkeypatch):
+    from evoforge.config import ConfigError
+    from evoforge.evolution import ray_cluster
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with pytest.raises(ConfigError, match=r"run\.backend: 'ray' needs Ray, which is not installed"):
+        ray_cluster.init_ray(None)

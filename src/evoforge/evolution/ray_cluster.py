@@ -103,7 +103,9 @@ def _start_loopback(ray: Any, common: dict[str, Any]) -> None:
     from ray._private import ray_constants
 
     path = os.pathsep.join(p for p in sys.path if p)
-    saved = ray_constants.ENABLE_RAY_CLUSTER
+    # A Ray without this constant gets it set harmlessly; the check below
+    # then catches a cluster that bound elsewhere anyway.
+    saved = getattr(ray_constants, "ENABLE_RAY_CLUSTER", True)
     ray_constants.ENABLE_RAY_CLUSTER = False  # keeps _node_ip_address loopback
     try:
         context = ray.init(
