@@ -59,7 +59,8 @@ def test_defaults_are_filled_in():
         (
             {"run": {"domain": "toy"}, "search": {"strategy": "regularised_evolution"}},
             "search.strategy: expected one of 'regularized_evolution', 'random_search', "
-            "'random_walk', 'softmax_ga', 'exhaustive', got 'regularised_evolution' (a string)"
+            "'random_walk', 'softmax_ga', 'exhaustive', 'mu_lambda', got 'regularised_evolution'"
+            " (a string)"
             " (did you mean 'regularized_evolution'?)",
         ),
         (

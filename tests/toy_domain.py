@@ -8,6 +8,10 @@ raise, ``interrupt_after`` raises KeyboardInterrupt on that call, and
 ``crash_once_file`` kills the evaluating process once (the first process to
 create that file), as a segfault in compiled code would.
 
+``crossover = true`` gives the space a one-point ``crossover`` (two-parent
+children); ``noise = sigma`` adds seeded Gaussian noise to every score (no
+fingerprint: re-evaluations differ), for strategies that re-evaluate.
+
 Importing this module registers the domain as ``"toy"``; subprocesses get it
 through ``run.plugins = ["toy_domain"]`` with ``tests/`` on ``PYTHONPATH``.
 """
@@ -55,6 +59,14 @@ class BitSpace:
 
     def from_json(self, data: Any) -> str:
         return self.from_text(data)
+
+
+class CrossoverBitSpace(BitSpace):
+    """Bit strings with one-point crossover: ``a[:cut] + b[cut:]``."""
+
+    def crossover(self, a: str, b: str, rng: np.random.Generator) -> str:
+        cut = int(rng.integers(1, self.length))
+        return a[:cut] + b[cut:]
 
 
 class OneMax:
@@ -105,6 +117,21 @@ class FingerprintedOneMax(OneMax):
         return int(genome, 2)
 
 
+class NoisyOneMax(OneMax):
+    """OneMax plus N(0, noise²) per evaluation, from a generator seeded with the
+    run's seed (each process's copy draws the same sequence); no fingerprint."""
+
+    def __init__(self, length: int, noise: float, seed: int, **hooks: Any) -> None:
+        super().__init__(length, **hooks)
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
+
+    def evaluate(self, genome: str, budget: Budget = NO_BUDGET) -> Evaluation:
+        ev = super().evaluate(genome, budget)
+        noisy = ev.fitness + self.noise * float(self.rng.standard_normal())
+        return Evaluation(noisy, ev.per_task, ev.cost, early_stopped=ev.early_stopped)
+
+
 def odd_bits(genome: str) -> float:
     """The "select" fitness: fraction of ones at odd positions."""
     odd = genome[1::2]
@@ -116,6 +143,8 @@ def build_toy(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     length = s.get_int("length", 32, min=2, max=62)
     fingerprint = s.get_bool("fingerprint", True)
     selector = s.get_bool("selector", False)
+    crossover = s.get_bool("crossover", False)
+    noise = s.get_float("noise", 0.0, min=0.0)
     params = {
         "sleep": s.get_float("sleep", 0.0, min=0.0),
         "fail_prefix": s.get_str("fail_prefix", None),
@@ -124,8 +153,10 @@ def build_toy(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     }
     resolved = s.finish()
     evaluator = (FingerprintedOneMax if fingerprint else OneMax)(length, **params)
+    if noise:
+        evaluator = NoisyOneMax(length, noise, seed, **params)
     return DomainSetup(
-        space=BitSpace(length),
+        space=(CrossoverBitSpace if crossover else BitSpace)(length),
         evaluator=evaluator,
         selector=odd_bits if selector else None,
         describe=lambda genome: f"{genome.count('1')} ones",

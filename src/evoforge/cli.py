@@ -11,6 +11,7 @@ Example:
     $ evoforge show runs/lin
     $ evoforge export runs/lin --out evolved.py
     $ evoforge datasets
+    $ evoforge strategies
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "datasets", help="list the datasets found on this machine and how to get the others"
     )
+    strategies = commands.add_parser(
+        "strategies", help="list the search strategies with their parameters and defaults"
+    )
+    strategies.add_argument(
+        "--plugins", nargs="+", default=[], metavar="MODULE",
+        help="also import these run.plugins modules (their strategies are listed too)",
+    )  # fmt: skip
     return parser
 
 
@@ -203,6 +211,15 @@ def _islands_row(store: RunStore, islands: dict | None) -> str | None:
     )
 
 
+def _cmd_strategies(args: argparse.Namespace) -> int:
+    from evoforge.evolution.strategies import describe_strategies
+    from evoforge.evolution.strategies.registry import import_plugins
+
+    import_plugins(args.plugins)
+    print(describe_strategies())
+    return 0
+
+
 def _cmd_datasets() -> int:
     from evoforge.data.datasets import DATA_ENV, available_datasets
 
@@ -272,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_export(args)
         if args.command == "datasets":
             return _cmd_datasets()
+        if args.command == "strategies":
+            return _cmd_strategies(args)
         result = _cmd_run(args) if args.command == "run" else _cmd_resume(args)
     except (ConfigError, RunDirError, StoreError) as exc:
         print(f"evoforge: error: {exc}", file=sys.stderr)

@@ -31,13 +31,6 @@ import tomli_w
 
 from evoforge.evolution.fec import DEFAULT_CAPACITY
 
-STRATEGY_NAMES = (
-    "regularized_evolution",
-    "random_search",
-    "random_walk",
-    "softmax_ga",
-    "exhaustive",
-)
 BACKEND_NAMES = ("serial", "processes", "ray")
 
 
@@ -337,8 +330,13 @@ class GenerationalConfig:
 class SearchConfig:
     """``[search]``: the strategy and its helpers.
 
-    ``quality_gate`` (regularized evolution only; None = off): a child whose
-    fitness is below it is counted but does not join the population.
+    ``params`` holds the strategy's declared parameters (every one, defaults
+    filled in), as its constructor takes them; the strategy registry
+    (`evoforge.evolution.strategies.registry`) reads them. The named fields
+    mirror the keys the island model and hurdles use (their defaults when the
+    strategy does not declare them). ``quality_gate`` (regularized evolution
+    only; None = off): a child whose fitness is below it is counted but does
+    not join the population.
     """
 
     strategy: str = "regularized_evolution"
@@ -350,6 +348,7 @@ class SearchConfig:
     islands: IslandsConfig = field(default_factory=IslandsConfig)
     quality_gate: float | None = None
     generational: GenerationalConfig = field(default_factory=GenerationalConfig)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -398,41 +397,22 @@ def _parse_run(s: Section) -> RunConfig:
     )
 
 
-def _parse_search(s: Section) -> SearchConfig:
-    strategy = s.get_str("strategy", SearchConfig.strategy, choices=STRATEGY_NAMES)
-    size = s.get_int("population_size", SearchConfig.population_size, min=2)
-    tournament = s.get_int("tournament_size", min(SearchConfig.tournament_size, size), min=1)
-    if tournament > size:
-        raise s.error(
-            "tournament_size",
-            f"expected an integer in [1, population_size={size}], got {tournament}",
-        )
-    mutation_prob = s.get_float("mutation_prob", SearchConfig.mutation_prob, min=0.0, max=1.0)
-    quality_gate = s.get_float("quality_gate", None)
-    if quality_gate is not None and strategy != "regularized_evolution":
-        raise s.error("quality_gate", f"only regularized_evolution has one, not {strategy}")
-    generational = GenerationalConfig()
+def _parse_search(s: Section, plugins: Sequence[str] = ()) -> SearchConfig:
+    # The strategy's own keys come from its declared parameters, read by the
+    # strategy registry with this module's Section. Imported here, not at the
+    # top: the registry builds on this module, and config stays importable
+    # without the engine.
+    from evoforge.evolution.strategies.registry import parse_strategy
+
+    strategy, params = parse_strategy(s, SearchConfig.strategy, plugins)
+    size = params.get("population_size", SearchConfig.population_size)
+    tournament = params.get("tournament_size", min(SearchConfig.tournament_size, size))
+    mutation_prob = params.get("mutation_prob", SearchConfig.mutation_prob)
+    quality_gate = params.get("quality_gate")
     ga_keys = ("elites", "random_per_generation", "temperature")
-    if strategy == "softmax_ga":
-        generational = GenerationalConfig(
-            elites=s.get_int("elites", GenerationalConfig.elites, min=0, max=size - 1),
-            random_per_generation=s.get_int(
-                "random_per_generation", GenerationalConfig.random_per_generation, min=0
-            ),
-            temperature=s.get_float(
-                "temperature", GenerationalConfig.temperature, min=0.0, min_exclusive=True
-            ),
-        )
-        if generational.elites + generational.random_per_generation > size:
-            raise s.error(
-                "random_per_generation",
-                f"elites + random_per_generation must be <= population_size={size}, got "
-                f"{generational.elites} + {generational.random_per_generation}",
-            )
-    else:
-        for key in ga_keys:
-            if key in s.data:
-                raise s.error(key, f"only used by strategy 'softmax_ga', not {strategy!r}")
+    generational = GenerationalConfig()
+    if all(key in params for key in ga_keys):
+        generational = GenerationalConfig(**{key: params[key] for key in ga_keys})
     f = s.get_section("fec")
     fec = FecConfig(
         enabled=f.get_bool("enabled", FecConfig.enabled),
@@ -443,7 +423,7 @@ def _parse_search(s: Section) -> SearchConfig:
         enabled=h.get_bool("enabled", HurdleConfig.enabled),
         percentile=h.get_float("percentile", HurdleConfig.percentile, min=0.0, max=100.0),
     )
-    if hurdle.enabled and strategy in ("random_search", "random_walk", "exhaustive"):
+    if hurdle.enabled and "population_size" not in params:
         raise h.error("enabled", f"hurdles need a population; {strategy} keeps none")
     islands = _parse_islands(s.get_section("islands"))
     if islands.count and strategy != "regularized_evolution":
@@ -458,6 +438,7 @@ def _parse_search(s: Section) -> SearchConfig:
         islands,
         quality_gate,
         generational,
+        params,
     )
 
 
@@ -531,7 +512,7 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Experime
         top = Section(data, "")
         run_section = top.get_section("run")
         run = _parse_run(run_section)
-        search = _parse_search(top.get_section("search"))
+        search = _parse_search(top.get_section("search"), run.plugins)
         count = search.islands.count
         if run.backend == "ray" and not count:
             raise run_section.error(

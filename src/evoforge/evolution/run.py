@@ -57,7 +57,14 @@ from evoforge.evolution.pacing import Pacer
 from evoforge.evolution.progress import NullProgress, Progress, Snapshot
 from evoforge.evolution.space import Budget, Evaluator, Fingerprinter, Individual
 from evoforge.evolution.store import RunStore, StoreError
-from evoforge.evolution.strategies import Candidate, Strategy, make_strategy
+from evoforge.evolution.strategies import (
+    Candidate,
+    Strategy,
+    decode_state,
+    encode_state,
+    get_strategy,
+    make_strategy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,27 +95,6 @@ class RunResult:
     @property
     def interrupted(self) -> bool:
         return self.stop_reason == INTERRUPTED
-
-
-def _strategy_params(config: ExperimentConfig) -> dict[str, Any]:
-    s = config.search
-    if s.strategy == "regularized_evolution":
-        return {
-            "population_size": s.population_size,
-            "tournament_size": s.tournament_size,
-            "mutation_prob": s.mutation_prob,
-            "quality_gate": s.quality_gate,
-        }
-    if s.strategy == "softmax_ga":
-        g = s.generational
-        return {
-            "population_size": s.population_size,
-            "elites": g.elites,
-            "random_per_generation": g.random_per_generation,
-            "temperature": g.temperature,
-            "mutation_prob": s.mutation_prob,
-        }
-    return {}
 
 
 def _without_unusable_fec(config: ExperimentConfig, setup: DomainSetup) -> ExperimentConfig:
@@ -160,7 +146,7 @@ class Run:
             np.random.PCG64(np.random.SeedSequence(config.run.seed).spawn(1)[0])
         )
         self.strategy: Strategy = make_strategy(
-            config.search.strategy, self.space, self.rng, **_strategy_params(config)
+            config.search.strategy, self.space, self.rng, **config.search.params
         )
         evaluator: Evaluator = setup.evaluator
         if config.search.fec.enabled and isinstance(evaluator, Fingerprinter):
@@ -215,10 +201,17 @@ class Run:
         try:  # e.g. a strategy that needs crossover on a space without it
             make_strategy(
                 config.search.strategy, setup.space, np.random.default_rng(0),
-                **_strategy_params(config),
+                **config.search.params,
             )  # fmt: skip
         except ValueError as exc:
             raise ConfigError("search.strategy", str(exc), config.source) from None
+        if config.search.fec.enabled and get_strategy(config.search.strategy).reevaluates:
+            raise ConfigError(
+                "search.fec.enabled",
+                f"strategy {config.search.strategy!r} re-evaluates individuals (noisy fitness),"
+                " and the cache would replay their first evaluation: set it to false",
+                config.source,
+            )
         islands = plan_islands(config, setup) if config.search.islands.count else None
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG_FILE).write_text(config.resolved_toml(setup.resolved_config))
@@ -293,7 +286,8 @@ class Run:
             self.archipelago.load_state_dict(state["islands"], self.store)
             ids = set()
         else:
-            ids = set(self.strategy.referenced_ids(state["strategy"]))
+            strategy_state = decode_state(state["strategy"])  # arrays back from .npy bytes
+            ids = set(self.strategy.referenced_ids(strategy_state))
         if state["best"] is not None:
             ids.add(state["best"])
         individuals = {}
@@ -301,13 +295,19 @@ class Run:
             ind.genome = self.space.from_text(text)
             individuals[i] = ind
         if self.archipelago is None:
-            self.strategy.load_state_dict(state["strategy"], individuals)
+            self.strategy.load_state_dict(strategy_state, individuals)
         if state["best"] is not None:
             self.best = individuals[state["best"]]
             self._best_fitness = self.best.fitness
         from_text = self.space.from_text
         self._pending = [
-            Candidate(from_text(p["genome"]), p["parent_id"], p["mutation"])
+            Candidate(
+                from_text(p["genome"]),
+                p["parent_id"],
+                p["mutation"],
+                p.get("parent2_id"),  # absent in checkpoints written before crossover
+                p.get("reevaluates"),
+            )
             for p in state["pending"]
         ]
         if self.archipelago is not None:
@@ -328,7 +328,7 @@ class Run:
         pending = [*self._in_flight.values(), *self._pending]
         islands = self.archipelago
         state = {
-            "strategy": self.strategy.state_dict() if islands is None else {},
+            "strategy": encode_state(self.strategy.state_dict()) if islands is None else {},
             "islands": None if islands is None else islands.state_dict(),
             "rng": self.rng.bit_generator.state,
             "counters": {
@@ -342,7 +342,13 @@ class Run:
             "max_select": self.max_select,
             "elapsed": self.elapsed(),
             "pending": [
-                {"genome": to_text(c.genome), "parent_id": c.parent_id, "mutation": c.mutation}
+                {
+                    "genome": to_text(c.genome),
+                    "parent_id": c.parent_id,
+                    "mutation": c.mutation,
+                    "parent2_id": c.parent2_id,
+                    "reevaluates": c.reevaluates,
+                }
                 for c in pending
             ],
         }
@@ -544,6 +550,7 @@ class Run:
                             candidate.mutation,
                             worker=worker,
                             created=created,
+                            parent2_id=candidate.parent2_id,
                         )
                     )
                 self.n = n

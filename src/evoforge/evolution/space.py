@@ -21,6 +21,10 @@ import numpy as np
 
 MIN_FITNESS = 0.0
 
+#: The ``mutation`` of a re-evaluation: the row scores individual ``parent_id``'s
+#: genome again (for noisy fitness), and the strategy aggregates the results.
+REEVALUATE = "reevaluate"
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -60,7 +64,12 @@ class Evaluation:
 @dataclass
 class Individual:
     """A genome with its place in the run: id, parent, the mutation that made it
-    and its evaluation."""
+    and its evaluation.
+
+    ``parent2_id`` is the second parent of a crossover child. A re-evaluation
+    (``mutation == REEVALUATE``) is its own individual whose ``parent_id`` is
+    the individual it scores again.
+    """
 
     id: int
     genome: Any
@@ -73,10 +82,16 @@ class Individual:
     # for search decisions).
     worker: int = 0
     created: float = 0.0
+    parent2_id: int | None = None
 
     @property
     def fitness(self) -> float:
         return self.evaluation.fitness
+
+    @property
+    def reevaluates(self) -> int | None:
+        """The id this row re-evaluates, or None for a new genome."""
+        return self.parent_id if self.mutation == REEVALUATE else None
 
 
 @runtime_checkable

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS individuals (
     error TEXT,
     wall_time REAL,
     created REAL,
-    worker INTEGER
+    worker INTEGER,
+    parent2_id INTEGER
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -70,7 +71,7 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
-_INSERT_INDIVIDUAL = "INSERT INTO individuals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_INDIVIDUAL = "INSERT INTO individuals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _EVALUATION_COLUMNS = "fitness, per_task, cost, fingerprint, early_stopped, error"
 
 
@@ -130,6 +131,7 @@ def individual_row(ind: Individual, genome_text: str, per_task: str | None) -> t
         ev.wall_time,
         ind.created,
         ind.worker,
+        ind.parent2_id,
     )
 
 
@@ -193,7 +195,11 @@ class RunStore:
         db.close()
         if row is None or row[0] != json.dumps(FORMAT):
             raise StoreError(f"{path}: not an evoforge run store (no {FORMAT!r} format mark)")
-        return cls(cls._connect(path), path)
+        db = cls._connect(path)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(individuals)")}
+        if "parent2_id" not in columns:  # a store written before crossover was recorded
+            db.execute("ALTER TABLE individuals ADD COLUMN parent2_id INTEGER")
+        return cls(db, path)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -275,7 +281,7 @@ class RunStore:
             marks = ",".join("?" * len(chunk))
             query = (
                 f"SELECT id, parent_id, mutation, genome_text, {_EVALUATION_COLUMNS}, fec_hit,"
-                f" wall_time, created, worker FROM individuals WHERE id IN ({marks})"
+                f" wall_time, created, worker, parent2_id FROM individuals WHERE id IN ({marks})"
             )
             for row in self._db.execute(query, chunk):
                 ev = dataclasses.replace(
@@ -289,6 +295,7 @@ class RunStore:
                     mutation=row[2],
                     created=row[12],
                     worker=row[13],
+                    parent2_id=row[14],
                 )
                 out[row[0]] = (ind, row[3])
         missing = set(wanted) - out.keys()

@@ -1,4 +1,9 @@
-"""Search strategies (ask/tell) and a name -> class registry for configs.
+"""Search strategies (ask/tell) and the registry that names them in configs.
+
+Each strategy declares its parameters once (`Param`, in its ``params`` class
+attribute); `register_strategy` adds one (built-ins here, others from a
+``run.plugins`` module), and config validation, the resolved config and
+``evoforge strategies`` read the declaration.
 
 Example:
     >>> import numpy as np
@@ -11,11 +16,6 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from evoforge.evolution.space import SearchSpace
 from evoforge.evolution.strategies.base import (
     NO_CHANGE,
     Candidate,
@@ -24,36 +24,45 @@ from evoforge.evolution.strategies.base import (
 )
 from evoforge.evolution.strategies.exhaustive import Exhaustive
 from evoforge.evolution.strategies.generational import SoftmaxGA
+from evoforge.evolution.strategies.mu_lambda import MuLambda
+from evoforge.evolution.strategies.params import InvalidParam, Param
 from evoforge.evolution.strategies.random_search import RandomSearch
 from evoforge.evolution.strategies.random_walk import RandomWalk
+from evoforge.evolution.strategies.registry import (
+    STRATEGIES,
+    available_strategies,
+    describe_strategies,
+    get_strategy,
+    make_strategy,
+    parse_strategy,
+    register_strategy,
+)
 from evoforge.evolution.strategies.regularized import RegularizedEvolution
+from evoforge.evolution.strategies.state import decode_state, encode_state
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    RegularizedEvolution.name: RegularizedEvolution,
-    RandomSearch.name: RandomSearch,
-    RandomWalk.name: RandomWalk,
-    SoftmaxGA.name: SoftmaxGA,
-    Exhaustive.name: Exhaustive,
-}
-
-
-def make_strategy(
-    name: str, space: SearchSpace, rng: np.random.Generator, **params: Any
-) -> Strategy:
-    """Instantiate the strategy registered under ``name`` with its parameters."""
-    return STRATEGIES[name](space, rng, **params)
-
+for _cls in (RegularizedEvolution, RandomSearch, RandomWalk, SoftmaxGA, Exhaustive, MuLambda):
+    register_strategy(_cls)
 
 __all__ = [
     "NO_CHANGE",
     "STRATEGIES",
     "Candidate",
     "Exhaustive",
+    "InvalidParam",
+    "MuLambda",
+    "Param",
     "PopulationDelta",
     "RandomSearch",
     "RandomWalk",
     "RegularizedEvolution",
     "SoftmaxGA",
     "Strategy",
+    "available_strategies",
+    "decode_state",
+    "describe_strategies",
+    "encode_state",
+    "get_strategy",
     "make_strategy",
+    "parse_strategy",
+    "register_strategy",
 ]

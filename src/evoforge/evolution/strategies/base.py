@@ -24,19 +24,36 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from evoforge.evolution.space import Individual, SearchSpace
+from evoforge.evolution.space import REEVALUATE, Individual, SearchSpace
+from evoforge.evolution.strategies.params import Param
 
 
 class Candidate(NamedTuple):
-    """A genome to evaluate, with its lineage (both None for a fresh genome)."""
+    """A genome to evaluate, with its lineage (parent and mutation None for a
+    fresh genome). ``parent2_id`` is a crossover child's second parent;
+    ``reevaluates`` names the individual whose genome this scores again (then
+    ``parent_id`` is that id too and ``mutation`` is ``REEVALUATE``).
+
+    Example:
+        >>> from evoforge.evolution.space import Evaluation
+        >>> Candidate.reevaluation(Individual(7, "0110", Evaluation(0.5)))
+        Candidate(genome='0110', parent_id=7, mutation='reevaluate', parent2_id=None, reevaluates=7)
+    """
 
     genome: Any
     parent_id: int | None
     mutation: str | None
+    parent2_id: int | None = None
+    reevaluates: int | None = None
+
+    @classmethod
+    def reevaluation(cls, ind: Individual) -> Candidate:
+        """Score ``ind``'s genome once more (stored as its own row, parent ``ind.id``)."""
+        return cls(ind.genome, ind.id, REEVALUATE, None, ind.id)
 
 
 class PopulationDelta(NamedTuple):
@@ -65,10 +82,22 @@ class Strategy(ABC):
 
     #: The name used in configs (``search.strategy``).
     name: str = ""
+    #: The parameters the constructor takes as keywords, declared once: config
+    #: validation, the resolved config and ``evoforge strategies`` read them.
+    params: ClassVar[tuple[Param, ...]] = ()
+    #: True if it asks for re-evaluations (noisy fitness): the run then
+    #: refuses a functional-equivalence cache, which would replay the first score.
+    reevaluates: ClassVar[bool] = False
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
         self.space = space
         self.rng = rng
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        """Constraints between declared parameters (each one's own type and
+        range are checked from its `Param`); raise `InvalidParam` naming the key."""
+        del params  # none by default
 
     @abstractmethod
     def ask(self, n: int) -> list[Candidate]:

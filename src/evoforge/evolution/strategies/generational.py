@@ -9,7 +9,8 @@ the next one is made of:
 * ``random_per_generation`` fresh ``space.initial`` genomes;
 * the rest, N − elites − random, children: two parents drawn with replacement
   with probability ``p_i = softmax(L / temperature)_i`` over the finished
-  generation (L = fitness), combined by ``space.crossover(a, b, rng)`` and then
+  generation (L = fitness), combined by ``space.crossover(a, b, rng)`` (the
+  child's ``parent_id`` is a, its ``parent2_id`` b) and then
   mutated by ``space.mutate`` with probability ``mutation_prob``.
 
 So a run of G generations evaluates N + (G − 1)(N − elites) candidates
@@ -48,6 +49,7 @@ import numpy as np
 
 from evoforge.evolution.space import Individual, SearchSpace
 from evoforge.evolution.strategies.base import Candidate, PopulationDelta, Strategy
+from evoforge.evolution.strategies.params import InvalidParam, Param
 
 
 def softmax(values: Sequence[float], temperature: float = 1.0) -> np.ndarray:
@@ -68,6 +70,39 @@ class SoftmaxGA(Strategy):
     """Generational GA: elitism, random immigrants and softmax-selected crossover children."""
 
     name = "softmax_ga"
+    params = (
+        Param("population_size", int, 50, "N: members per generation", min=2),
+        Param("elites", int, 5, "fittest members carried over unchanged", min=0),
+        Param(
+            "random_per_generation", int, 10, "fresh space.initial genomes per generation", min=0
+        ),
+        Param(
+            "temperature",
+            float,
+            1.0,
+            "softmax(fitness / temperature) selects parents",
+            min=0,
+            min_exclusive=True,
+        ),
+        Param(
+            "mutation_prob", float, 1.0, "chance a crossover child is also mutated", min=0, max=1
+        ),
+    )
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        size, elites = params["population_size"], params["elites"]
+        if elites >= size:
+            raise InvalidParam(
+                "elites",
+                f"expected an integer in [0, population_size - 1 = {size - 1}], got {elites}",
+            )
+        if elites + params["random_per_generation"] > size:
+            raise InvalidParam(
+                "random_per_generation",
+                f"elites + random_per_generation must be <= population_size={size}, got "
+                f"{elites} + {params['random_per_generation']}",
+            )
 
     def __init__(
         self,
@@ -136,7 +171,7 @@ class SoftmaxGA(Strategy):
             if self.mutation_prob >= 1.0 or rng.random() < self.mutation_prob:
                 genome, name = space.mutate(genome, rng)
                 mutation = f"crossover+{name}"
-            out.append(Candidate(genome, a.id, mutation))
+            out.append(Candidate(genome, a.id, mutation, b.id))
         return out
 
     def tell(self, individuals: Sequence[Individual]) -> PopulationDelta:

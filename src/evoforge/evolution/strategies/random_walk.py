@@ -17,7 +17,7 @@ Example:
     >>> s = RandomWalk(Count(), np.random.default_rng(0))
     >>> [first] = s.ask(3)  # nothing to mutate until the first one is told
     >>> _ = s.tell([Individual(1, first.genome, Evaluation(0.0))])
-    >>> [tuple(c) for c in s.ask(2)]
+    >>> [tuple(c)[:3] for c in s.ask(2)]
     [(1, 1, 'inc'), (1, 1, 'inc')]
 """
 

@@ -26,8 +26,8 @@ Example:
     >>> len(init)
     2
     >>> _ = s.tell([Individual(i + 1, c.genome, Evaluation(float(i))) for i, c in enumerate(init)])
-    >>> s.ask(1)[0]
-    Candidate(genome=1, parent_id=2, mutation='inc')
+    >>> s.ask(1)[0][:3]
+    (1, 2, 'inc')
 """
 
 from __future__ import annotations
@@ -39,12 +39,30 @@ import numpy as np
 
 from evoforge.evolution.space import Individual, SearchSpace
 from evoforge.evolution.strategies.base import Candidate, PopulationDelta, Strategy
+from evoforge.evolution.strategies.params import Param
 
 
 class RegularizedEvolution(Strategy):
     """Steady-state tournament selection with FIFO (aging) replacement."""
 
     name = "regularized_evolution"
+    params = (
+        Param(
+            "population_size", int, 100, "P: members; the oldest leaves when a child joins", min=2
+        ),
+        Param(
+            "tournament_size",
+            int,
+            10,
+            "T: members drawn (with replacement) per tournament",
+            min=1,
+            max="population_size",
+        ),
+        Param(
+            "mutation_prob", float, 0.9, "U: chance a child is mutated (else copied)", min=0, max=1
+        ),
+        Param("quality_gate", float, None, "V: a child below this fitness does not join"),
+    )
 
     def __init__(
         self,
