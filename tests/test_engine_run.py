@@ -1,5 +1,5 @@
 """The run driver on the toy domain: determinism, exact resume, stop
-conditions, hurdles, errors and the process backend."""
+conditions, hurdles and errors (backends: test_engine_backends.py)."""
 
 from __future__ import annotations
 
@@ -168,26 +168,6 @@ def test_run_directory_checks(tmp_path):
         db.execute("DELETE FROM individuals WHERE id > 40")
     with pytest.raises(StoreError, match="checkpoint covers 50 individuals"):
         Run.resume(tmp_path / "r")
-
-
-def test_process_backend_survives_exceptions_and_a_dying_worker(tmp_path):
-    crash = tmp_path / "crashed"
-    cfg = config(
-        200,
-        run={"workers": 2},
-        toy={"fail_prefix": "0000", "crash_once_file": str(crash), "sleep": 0.002},
-    )
-    r = Run.create(tmp_path / "r", cfg).run()
-    assert r.n_individuals == 200 and crash.exists()
-    got = rows(tmp_path / "r")
-    assert [row[0] for row in got] == list(range(1, 201))
-    errors = {row[10] for row in got if row[10] is not None}
-    assert "worker process died" in errors
-    with sqlite3.connect(tmp_path / "r" / "run.sqlite") as db:
-        workers = {w for (w,) in db.execute("SELECT DISTINCT worker FROM individuals")}
-    assert len(workers - {-1}) >= 2  # both workers were busy (-1: died in flight)
-    # And it resumes (not bit-identically: completion order varies).
-    assert Run.resume(tmp_path / "r", max_individuals=260).run().n_individuals == 260
 
 
 def test_setup_can_be_injected(tmp_path):

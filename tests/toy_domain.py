@@ -6,7 +6,11 @@ first, and fingerprints the exact genome for the FEC. Test hooks: ``sleep``
 slows evaluations (for kill tests), ``fail_prefix`` makes matching genomes
 raise, ``interrupt_after`` raises KeyboardInterrupt on that call, and
 ``crash_once_file`` kills the evaluating process once (the first process to
-create that file), as a segfault in compiled code would.
+create that file), as a segfault in compiled code would; ``hang_prefix``
+makes matching genomes sleep for an hour (for time limits) and
+``context_file`` gets one line per worker's `EvalContext` (``bind``).
+``batched = true`` gives an evaluator with ``evaluate_batch`` (each call's
+size appended to ``batch_log_file``) that scores exactly as the plain one.
 
 ``crossover = true`` gives the space a one-point ``crossover`` (two-parent
 children); ``noise = sigma`` adds seeded Gaussian noise to every score (no
@@ -27,7 +31,7 @@ import numpy as np
 
 from evoforge.config import Section
 from evoforge.domains import DomainSetup, register_domain
-from evoforge.evolution.space import Budget, Evaluation
+from evoforge.evolution.space import Budget, EvalContext, Evaluation
 
 NO_BUDGET = Budget()
 
@@ -79,6 +83,8 @@ class OneMax:
         fail_prefix: str | None = None,
         interrupt_after: int | None = None,
         crash_once_file: str | None = None,
+        hang_prefix: str | None = None,
+        context_file: str | None = None,
     ) -> None:
         self.half = length // 2
         self.rest = length - self.half
@@ -86,7 +92,14 @@ class OneMax:
         self.fail_prefix = fail_prefix
         self.interrupt_after = interrupt_after
         self.crash_once_file = crash_once_file
+        self.hang_prefix = hang_prefix
+        self.context_file = context_file
         self.calls = 0
+
+    def bind(self, context: EvalContext) -> None:
+        if self.context_file is not None:
+            with open(self.context_file, "a") as f:
+                f.write(f"{context.worker} {context.device} {os.getpid()}\n")
 
     def evaluate(self, genome: str, budget: Budget = NO_BUDGET) -> Evaluation:
         self.calls += 1
@@ -103,6 +116,8 @@ class OneMax:
                 os._exit(1)
         if self.fail_prefix is not None and genome.startswith(self.fail_prefix):
             raise ValueError("toy failure")
+        if self.hang_prefix is not None and genome.startswith(self.hang_prefix):
+            time.sleep(3600)
         first = genome[: self.half].count("1") / self.half
         if budget.hurdle is not None and first < budget.hurdle:
             return Evaluation(first / 2, per_task=(first,), cost=self.half, early_stopped=True)
@@ -115,6 +130,21 @@ class FingerprintedOneMax(OneMax):
 
     def fingerprint(self, genome: str) -> int:
         return int(genome, 2)
+
+
+class BatchedOneMax(FingerprintedOneMax):
+    """OneMax with ``evaluate_batch``: scores a list of genomes in one call
+    (the same scores as ``evaluate``) and logs each call's size."""
+
+    def __init__(self, length: int, batch_log_file: str | None = None, **hooks: Any) -> None:
+        super().__init__(length, **hooks)
+        self.batch_log_file = batch_log_file
+
+    def evaluate_batch(self, genomes: list[str], budgets: list[Budget]) -> list[Evaluation]:
+        if self.batch_log_file is not None:
+            with open(self.batch_log_file, "a") as f:
+                f.write(f"{len(genomes)}\n")
+        return [self.evaluate(g, b) for g, b in zip(genomes, budgets, strict=True)]
 
 
 class NoisyOneMax(OneMax):
@@ -145,14 +175,21 @@ def build_toy(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     selector = s.get_bool("selector", False)
     crossover = s.get_bool("crossover", False)
     noise = s.get_float("noise", 0.0, min=0.0)
+    batched = s.get_bool("batched", False)
+    batch_log_file = s.get_str("batch_log_file", None)
     params = {
         "sleep": s.get_float("sleep", 0.0, min=0.0),
         "fail_prefix": s.get_str("fail_prefix", None),
         "interrupt_after": s.get_int("interrupt_after", None, min=1),
         "crash_once_file": s.get_str("crash_once_file", None),
+        "hang_prefix": s.get_str("hang_prefix", None),
+        "context_file": s.get_str("context_file", None),
     }
     resolved = s.finish()
-    evaluator = (FingerprintedOneMax if fingerprint else OneMax)(length, **params)
+    if batched:
+        evaluator: OneMax = BatchedOneMax(length, batch_log_file, **params)
+    else:
+        evaluator = (FingerprintedOneMax if fingerprint else OneMax)(length, **params)
     if noise:
         evaluator = NoisyOneMax(length, noise, seed, **params)
     return DomainSetup(

@@ -276,6 +276,13 @@ class RunConfig:
     checkpoint_seconds: float = 2.0
     plugins: tuple[str, ...] = ()
     ray_address: str | None = None
+    # Backends (evoforge.evolution.backends): per-evaluation time limit (not on
+    # serial), chunks in flight per worker, devices dealt round-robin to
+    # workers, evaluations per message ("auto": sized from measured times).
+    eval_timeout: float | None = None
+    in_flight_per_worker: int = 2
+    devices: tuple[str, ...] = ("cpu",)
+    chunk_size: int | str = "auto"
 
 
 @dataclass(frozen=True)
@@ -378,6 +385,18 @@ def _parse_run(s: Section) -> RunConfig:
     backend = s.get_str("backend", "serial" if workers == 1 else "processes", choices=BACKEND_NAMES)
     if backend == "serial" and workers > 1:
         raise s.error("workers", f"the serial backend uses 1 worker, got {workers}")
+    eval_timeout = s.get_float("eval_timeout", None, min=0.0, min_exclusive=True)
+    if eval_timeout is not None and (backend == "serial" or not math.isfinite(eval_timeout)):
+        why = (
+            "needs backend 'processes' or 'ray' (the serial backend evaluates in the"
+            ' driver, which cannot be stopped): set backend = "processes"'
+            if backend == "serial"
+            else f"expected a finite number of seconds, got {eval_timeout}"
+        )
+        raise s.error("eval_timeout", why)
+    devices = tuple(s.get_list("devices", ["cpu"], item=str))
+    if not devices or not all(devices):
+        raise s.error("devices", f"expected a non-empty array of device names, got {list(devices)}")
     return RunConfig(
         domain=domain,
         seed=seed,
@@ -394,7 +413,25 @@ def _parse_run(s: Section) -> RunConfig:
         ),
         plugins=tuple(s.get_list("plugins", [], item=str)),
         ray_address=s.get_str("ray_address", None),
+        eval_timeout=eval_timeout,
+        in_flight_per_worker=s.get_int(
+            "in_flight_per_worker", RunConfig.in_flight_per_worker, min=1, max=1024
+        ),
+        devices=devices,
+        chunk_size=_chunk_size(s),
     )
+
+
+def _chunk_size(s: Section) -> int | str:
+    """``run.chunk_size``: evaluations per message to a worker, or "auto"."""
+    expected = 'an integer in [1, 100000] or "auto"'
+    _, value = s._raw("chunk_size", RunConfig.chunk_size, expected)
+    ok = value == "auto" or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000
+    )
+    if not ok:
+        raise s.error("chunk_size", f"expected {expected}, got {_describe(value)}")
+    return s._keep("chunk_size", value)
 
 
 def _parse_search(s: Section, plugins: Sequence[str] = ()) -> SearchConfig:
@@ -514,10 +551,6 @@ def parse_config(data: Mapping[str, Any], source: str | None = None) -> Experime
         run = _parse_run(run_section)
         search = _parse_search(top.get_section("search"), run.plugins)
         count = search.islands.count
-        if run.backend == "ray" and not count:
-            raise run_section.error(
-                "backend", "the ray backend runs islands: set search.islands.count"
-            )
         if count and run.workers not in (1, count):
             raise run_section.error(
                 "workers", f"island runs use one worker per island ({count}), got {run.workers}"

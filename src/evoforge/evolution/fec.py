@@ -26,10 +26,22 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from evoforge.evolution.space import NO_BUDGET, Budget, Evaluation, Evaluator, Fingerprinter
+from evoforge.evolution.space import (
+    NO_BUDGET,
+    BatchEvaluator,
+    Budget,
+    ContextualEvaluator,
+    EvalContext,
+    Evaluation,
+    Evaluator,
+    Fingerprinter,
+)
+
+# Stands in the cache for a miss whose batch has not been evaluated yet.
+_PENDING = Evaluation(float("nan"))
 
 DEFAULT_CAPACITY = 100_000
 
@@ -103,6 +115,11 @@ class CachedEvaluator:
     wrapped evaluator runs and its result (with ``fingerprint`` and
     ``wall_time`` set) is cached.
     Picklable, so process backends ship one copy (cache included) per worker.
+
+    ``evaluate_batch`` answers hits itself and forwards only the misses (one
+    ``evaluate_batch`` call if the wrapped evaluator has one), with the same
+    hits, counters and cache contents as scoring the genomes one by one.
+    ``bind`` is forwarded.
     """
 
     def __init__(self, evaluator: Evaluator, capacity: int = DEFAULT_CAPACITY) -> None:
@@ -110,6 +127,16 @@ class CachedEvaluator:
             raise TypeError(f"{type(evaluator).__name__} has no fingerprint(genome) method")
         self.evaluator = evaluator
         self.cache = FECache(capacity)
+
+    @property
+    def batched(self) -> bool:
+        """Whether the wrapped evaluator scores batches in one call."""
+        return isinstance(self.evaluator, BatchEvaluator)
+
+    def bind(self, context: EvalContext) -> None:
+        """Pass the worker's context on to the wrapped evaluator."""
+        if isinstance(self.evaluator, ContextualEvaluator):
+            self.evaluator.bind(context)
 
     def evaluate(self, genome: Any, budget: Budget = NO_BUDGET) -> Evaluation:
         start = time.perf_counter()
@@ -144,3 +171,98 @@ class CachedEvaluator:
         )
         cache.put(fingerprint, result)
         return result
+
+    def evaluate_batch(self, genomes: Sequence[Any], budgets: Sequence[Budget]) -> list[Evaluation]:
+        """Like ``[self.evaluate(g, b) for g, b in zip(genomes, budgets)]``, with
+        the misses scored in one batch call.
+
+        Which genomes hit depends only on fingerprints, so the cache is walked
+        in order first with placeholders for the misses (a later duplicate of a
+        miss in the same batch is a hit, as it would be one by one), then the
+        misses are evaluated and the placeholders filled in.
+        """
+        start = time.perf_counter()
+        cache = self.cache
+        fingerprint = self.evaluator.fingerprint  # type: ignore[attr-defined]
+        fingerprints = [as_int64(fingerprint(g)) for g in genomes]
+        out: list[Evaluation | None] = [None] * len(genomes)
+        misses: list[int] = []  # positions evaluated
+        first_miss: dict[int, int] = {}  # fingerprint -> position of its miss
+        late_hits: list[tuple[int, int]] = []  # (position, the miss it hit)
+        hit_later: set[int] = set()  # misses whose entry a later genome hit
+        for i, fp in enumerate(fingerprints):
+            cached = cache.get(fp)
+            if cached is None:
+                misses.append(i)
+                first_miss[fp] = i
+                cache.put(fp, _PENDING)
+            elif cached is _PENDING:
+                late_hits.append((i, first_miss[fp]))
+                hit_later.add(first_miss[fp])  # its entry ends in the hit form
+            else:
+                out[i] = self._hit(fp, cached)
+        if misses:
+            inner = self.evaluator
+            miss_genomes = [genomes[i] for i in misses]
+            miss_budgets = [budgets[i] for i in misses]
+            try:
+                if isinstance(inner, BatchEvaluator):
+                    results = inner.evaluate_batch(miss_genomes, miss_budgets)
+                    if len(results) != len(misses):
+                        raise ValueError(
+                            f"evaluate_batch returned {len(results)} results for {len(misses)}"
+                        )
+                else:
+                    results = [
+                        inner.evaluate(g, b)
+                        for g, b in zip(miss_genomes, miss_budgets, strict=True)
+                    ]
+            except BaseException:
+                # No placeholder may outlive the call (the caller may retry one by one).
+                for fp in first_miss:
+                    if cache._entries.get(fp) is _PENDING:
+                        del cache._entries[fp]
+                raise
+            wall = (time.perf_counter() - start) / len(misses)
+            entries = cache._entries
+            for i, result in zip(misses, results, strict=True):
+                fp = fingerprints[i]
+                out[i] = result = Evaluation(
+                    fitness=result.fitness,
+                    per_task=result.per_task,
+                    cost=result.cost,
+                    fingerprint=fp,
+                    early_stopped=result.early_stopped,
+                    error=result.error,
+                    fec_hit=False,
+                    wall_time=wall,
+                )
+                # Only the latest miss of a fingerprint can still be cached;
+                # assignment keeps its place in the LRU order.
+                if first_miss[fp] == i and entries.get(fp) is _PENDING:
+                    entries[fp] = self._hit_form(fp, result) if i in hit_later else result
+        for i, miss in late_hits:
+            out[i] = self._hit_form(fingerprints[i], out[miss])  # type: ignore[arg-type]
+        return out  # type: ignore[return-value]
+
+    def _hit(self, fingerprint: int, cached: Evaluation) -> Evaluation:
+        """The hit form of a cached evaluation (cost 0), stored back once."""
+        if cached.fec_hit:
+            return cached
+        hit = self._hit_form(fingerprint, cached)
+        self.cache._entries[fingerprint] = hit  # in place: the lookup already moved it
+        return hit
+
+    @staticmethod
+    def _hit_form(fingerprint: int, cached: Evaluation) -> Evaluation:
+        if cached.fec_hit:
+            return cached
+        return Evaluation(
+            fitness=cached.fitness,
+            per_task=cached.per_task,
+            cost=0,
+            fingerprint=fingerprint,
+            early_stopped=cached.early_stopped,
+            error=cached.error,
+            fec_hit=True,
+        )

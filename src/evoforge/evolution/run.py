@@ -49,7 +49,7 @@ import numpy as np
 from evoforge.config import ConfigError, ExperimentConfig, load_config
 from evoforge.domains import DomainSetup, build_domain
 from evoforge.evolution.archipelago import Archipelago, IslandPlan, plan_islands
-from evoforge.evolution.backends import Backend, make_backend
+from evoforge.evolution.backends import Backend, is_batched, make_backend
 from evoforge.evolution.fec import CachedEvaluator
 from evoforge.evolution.hurdles import Hurdle
 from evoforge.evolution.island_backends import IslandBackend, make_island_backend
@@ -415,7 +415,17 @@ class Run:
             consistent = True
             try:
                 if islands is None:
-                    backend = make_backend(rc.backend, rc.workers)
+                    backend = make_backend(
+                        rc.backend,
+                        rc.workers,
+                        chunk_size=rc.chunk_size,
+                        in_flight_per_worker=rc.in_flight_per_worker,
+                        eval_timeout=rc.eval_timeout,
+                        devices=rc.devices,
+                        ray_address=rc.ray_address,
+                        population_size=self.config.search.population_size,
+                        batched=is_batched(self.evaluator),
+                    )
                     backend.start(self.evaluator)
                     reason = self._loop(backend)
                 else:

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -133,3 +134,68 @@ class Fingerprinter(Protocol):
     the functional-equivalence cache (`evoforge.evolution.fec`)."""
 
     def fingerprint(self, genome: Any) -> int: ...
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """Where an evaluation runs: the backend's worker index and the device
+    assigned to that worker (``run.devices``, dealt round-robin to workers).
+
+    Frozen and keyword-built: new fields (the individual's id, its parent's
+    artefacts) get defaults, so evaluators written against these two keep
+    working.
+
+    Example:
+        >>> EvalContext(worker=1, device="cuda:1").device
+        'cuda:1'
+    """
+
+    worker: int = 0
+    device: str = "cpu"
+
+
+@runtime_checkable
+class ContextualEvaluator(Protocol):
+    """Optional evaluator capability: ``bind(context)`` is called in each
+    worker (and in the driver for the serial backend) before its first
+    evaluation, and again whenever that worker's context changes.
+
+    Why a hook rather than an ``evaluate(genome, budget, context)`` variant:
+    worker and device are fixed for a worker's life, so an evaluator moves its
+    data or model to the device once (not per genome); the same hook serves
+    ``evaluate`` and ``evaluate_batch`` without a second signature for each;
+    and evaluators without it cost nothing per evaluation (the hot path).
+
+    Example:
+        >>> class OnDevice:
+        ...     def bind(self, context): self.device = context.device
+        ...     def evaluate(self, genome, budget=NO_BUDGET): return Evaluation(0.0)
+        >>> isinstance(OnDevice(), ContextualEvaluator)
+        True
+    """
+
+    def bind(self, context: EvalContext) -> None: ...
+
+
+@runtime_checkable
+class BatchEvaluator(Protocol):
+    """Optional evaluator capability: score several genomes in one call (a
+    population on a GPU, vectorised numpy). Returns one `Evaluation` per
+    genome, in order; ``budgets[i]`` applies to ``genomes[i]``. Backends hand
+    it chunks (see `evoforge.evolution.backends`); the FEC answers its hits
+    itself and forwards only the misses.
+
+    Example:
+        >>> class Halves:
+        ...     def evaluate(self, genome, budget=NO_BUDGET): return Evaluation(genome / 2)
+        ...     def evaluate_batch(self, genomes, budgets):
+        ...         return [Evaluation(g / 2) for g in genomes]
+        >>> [e.fitness for e in Halves().evaluate_batch([2, 4], [NO_BUDGET] * 2)]
+        [1.0, 2.0]
+    """
+
+    def evaluate(self, genome: Any, budget: Budget = NO_BUDGET) -> Evaluation: ...
+
+    def evaluate_batch(
+        self, genomes: Sequence[Any], budgets: Sequence[Budget]
+    ) -> list[Evaluation]: ...
