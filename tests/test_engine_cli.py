@@ -54,7 +54,10 @@ def rows(run_dir: Path) -> list[tuple]:
 
 def checkpointed(run_dir: Path) -> int:
     try:
-        with sqlite3.connect(run_dir / "run.sqlite", timeout=5) as db:
+        # Read-only: connecting must not create the file while the run
+        # directory is being made.
+        uri = f"{(run_dir / 'run.sqlite').as_uri()}?mode=ro"
+        with sqlite3.connect(uri, uri=True, timeout=5) as db:
             row = db.execute("SELECT MAX(n_individuals) FROM checkpoints").fetchone()
     except sqlite3.OperationalError:  # not created yet
         return 0
@@ -121,7 +124,7 @@ def test_run_overrides_and_default_out_dir(tmp_path, monkeypatch, capsys):
         ),
         (
             '[run]\ndomain = "toy"\nplugins = ["no_such_module_x"]\n',
-            "run.plugins[0]: cannot import 'no_such_module_x'",
+            "run.plugins[0]: no installed module named 'no_such_module_x'",
         ),
     ],
 )
@@ -160,12 +163,18 @@ def reference(tmp_path: Path, n: int) -> list[tuple]:
     return rows(tmp_path / "ref")
 
 
-def test_kill_9_then_resume_gives_the_uninterrupted_run(tmp_path):
+def test_kill_9_then_resume_gives_the_uninterrupted_run(tmp_path, capsys):
     n = 1500
     cfg = write_config(tmp_path / "exp.toml", n=n, sleep=0.001)
     run_dir = tmp_path / "r"
     proc = evoforge("run", str(cfg), "--out", str(run_dir), "--quiet")
     wait_for_checkpoint(run_dir, proc, 300)
+    # While it runs, a second writer is refused, naming it; a reader is not.
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    assert main(["show", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert f"{run_dir}: in use by another process: pid {proc.pid} on " in err
+    assert f"(evoforge run {cfg} --out {run_dir} --quiet)" in err and "since" in err
     proc.kill()  # SIGKILL: no cleanup at all
     proc.wait()
     stored = rows(run_dir)
@@ -173,7 +182,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_run(tmp_path):
     assert [r[0] for r in stored] == list(range(1, len(stored) + 1))  # a prefix, no gaps
     assert checkpointed(run_dir) == len(stored)
 
-    run = Run.resume(run_dir)
+    run = Run.resume(run_dir)  # the dead process's lock went with it
     run.setup.evaluator.sleep = 0.0  # same results, faster
     assert run.run().n_individuals == n
     assert rows(run_dir) == reference(tmp_path, n)
@@ -199,3 +208,127 @@ def test_ctrl_c_checkpoints_and_exits_130(tmp_path):
     resumed.setup.evaluator.sleep = 0.0
     assert resumed.run().n_individuals == n
     assert rows(run_dir) == reference(tmp_path, n)
+
+
+def stopped_cleanly(run_dir: Path, err: str) -> int:
+    """The store after a signal: a consistent prefix, marked interrupted."""
+    assert "Traceback" not in err, err
+    stopped_at = len(rows(run_dir))
+    assert checkpointed(run_dir) == stopped_at
+    assert [r[0] for r in rows(run_dir)] == list(range(1, stopped_at + 1))
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        (status,) = db.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()
+    assert status == '"interrupted"'
+    return stopped_at
+
+
+def test_sigterm_checkpoints_exits_143_and_resumes(tmp_path):
+    # Before: SIGTERM killed the driver outright (exit -15), the store stayed
+    # marked running and the rows since the last checkpoint were gone.
+    n = 5000
+    cfg = write_config(tmp_path / "exp.toml", n=n, sleep=0.001)
+    run_dir = tmp_path / "r"
+    proc = evoforge("run", str(cfg), "--out", str(run_dir), "--quiet")
+    wait_for_checkpoint(run_dir, proc, 200)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert "SIGTERM" in err and f"resume with: evoforge resume {run_dir}" in err
+    assert 200 <= stopped_cleanly(run_dir, err) < n
+
+    proc = evoforge("resume", str(run_dir), "--quiet")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert f"finished (max_individuals): {n:,} individuals" in err
+    assert rows(run_dir) == reference(tmp_path, n)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.02])
+def test_double_ctrl_c_within_50_ms_stops_cleanly(tmp_path, gap):
+    n = 5000
+    cfg = write_config(tmp_path / "exp.toml", n=n, sleep=0.001)
+    run_dir = tmp_path / "r"
+    proc = evoforge("run", str(cfg), "--out", str(run_dir), "--quiet")
+    wait_for_checkpoint(run_dir, proc, 200)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert stopped_cleanly(run_dir, err) < n
+    resumed = Run.resume(run_dir)
+    resumed.setup.evaluator.sleep = 0.0
+    assert resumed.run().n_individuals == n
+    assert rows(run_dir) == reference(tmp_path, n)
+
+
+def one_error_line(err: str) -> str:
+    """The one line of the error (after any progress lines), no traceback."""
+    assert "Traceback" not in err, err
+    *_, last = err.splitlines()
+    assert last.startswith("evoforge: error: ") and err.count("error") == 1, err
+    return last
+
+
+def test_resume_with_a_changed_config_exits_2_unless_safe_and_accepted(tmp_path, capsys):
+    cfg = write_config(tmp_path / "exp.toml", n=200)
+    run_dir = tmp_path / "r"
+    assert main(["run", str(cfg), "--out", str(run_dir), "--quiet"]) == 0
+    saved = (run_dir / "config.toml").read_text()
+    (run_dir / "config.toml").write_text(
+        saved.replace("max_individuals = 200", "max_individuals = 250")
+    )
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert "run.max_individuals 200 -> 250" in err and "--accept-config-changes" in err
+    assert main(["resume", str(run_dir), "--quiet", "--accept-config-changes"]) == 0
+    assert len(rows(run_dir)) == 250
+    text = (
+        (run_dir / "config.toml")
+        .read_text()
+        .replace("population_size = 40", "population_size = 41")
+    )
+    (run_dir / "config.toml").write_text(text)
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--quiet", "--accept-config-changes"]) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert "search.population_size 40 -> 41" in err and "cannot continue" in err
+
+
+def test_damaged_run_directories_exit_2_with_one_line(tmp_path, capsys, monkeypatch):
+    cfg = write_config(tmp_path / "exp.toml", n=200)
+    run_dir = tmp_path / "r"
+    assert main(["run", str(cfg), "--out", str(run_dir), "--quiet"]) == 0
+    good = (run_dir / "run.sqlite").read_bytes()
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        db.execute("UPDATE checkpoints SET state = '{'")
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    assert "the checkpoint is damaged (not JSON" in one_error_line(capsys.readouterr().err)
+    (run_dir / "run.sqlite").write_bytes(good)
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        db.execute("DELETE FROM individuals WHERE id = 7")
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    assert "intact up to id 6" in one_error_line(capsys.readouterr().err)
+    (run_dir / "run.sqlite").write_bytes(good)
+
+    # A full disk (SQLite's size limit reached) while resuming.
+    from evoforge.evolution.store import RunStore
+
+    real_open = RunStore.open.__func__
+
+    def full(cls, path):
+        store = real_open(cls, path)
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")
+        return store
+
+    monkeypatch.setattr(RunStore, "open", classmethod(full))
+    assert main(["resume", str(run_dir), "--quiet", "--max-individuals", "5000"]) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert str(run_dir / "run.sqlite") in err and "full" in err
+    monkeypatch.undo()
+    assert len(rows(run_dir)) == 200
+    assert main(["resume", str(run_dir), "--quiet", "--max-individuals", "300"]) == 0
+    assert len(rows(run_dir)) == 300

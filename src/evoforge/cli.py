@@ -1,9 +1,12 @@
 """The ``evoforge`` command: run, resume and show experiments.
 
 Bad input (missing file, TOML syntax, invalid or unknown config fields,
-unknown domain, a directory that is not a run) prints one message naming the
-file or field and what was expected, exits with status 2 and writes nothing.
-Ctrl-C checkpoints and exits with status 130, saying how to resume.
+unknown domain, a directory that is not a run, a damaged store or checkpoint,
+a run directory another process is writing, a config edited since the run
+started, a full or read-only disk) prints one message naming the file or
+field and what was expected, exits with status 2 and writes nothing partial:
+every such error is an `evoforge.errors.EvoforgeError`. Ctrl-C (or SIGTERM)
+checkpoints and exits with status 130 (143), saying how to resume.
 
 Example:
     $ evoforge run configs/automl_zero/linear.toml --out runs/lin --seed 1
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -26,6 +31,7 @@ from typing import Any
 
 from evoforge.config import ConfigError, load_config
 from evoforge.domains import build_domain
+from evoforge.errors import EvoforgeError
 from evoforge.evolution.progress import make_progress
 from evoforge.evolution.run import BEST_FILE, CONFIG_FILE, STORE_FILE, Run, RunDirError, RunResult
 from evoforge.evolution.store import RunStore, StoreError
@@ -73,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run_dir", type=Path, help="run directory")
     resume.add_argument("--max-individuals", type=_positive_int, help="raise run.max_individuals")
+    resume.add_argument(
+        "--accept-config-changes",
+        action="store_true",
+        help="continue although config.toml changed, if only the budget, stop conditions,"
+        " workers or backend changed (other changes are still refused)",
+    )
     resume.add_argument("--quiet", action="store_true", help="no progress display")
 
     show = commands.add_parser("show", help="print a run's best genome and a summary")
@@ -115,7 +127,10 @@ def _cmd_run(args: argparse.Namespace) -> RunResult:
 
 def _cmd_resume(args: argparse.Namespace) -> RunResult:
     run = Run.resume(
-        args.run_dir, max_individuals=args.max_individuals, progress=make_progress(args.quiet)
+        args.run_dir,
+        max_individuals=args.max_individuals,
+        accept_config_changes=args.accept_config_changes,
+        progress=make_progress(args.quiet),
     )
     print(f"resuming {args.run_dir} at {run.n:,} individuals", file=sys.stderr)
     return run.run()
@@ -128,7 +143,8 @@ def _report(result: RunResult) -> int:
             f"resume with: evoforge resume {result.run_dir}",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        # The shell's convention, 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM.
+        return 128 + result.signal if result.signal else EXIT_INTERRUPTED
     best = (
         "no individual"
         if result.best is None
@@ -160,6 +176,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
         checkpoint = store.latest_checkpoint()
         state = checkpoint[1] if checkpoint else {}
         islands = _islands_row(store, state.get("islands"))
+    except sqlite3.DatabaseError as exc:  # opened, but damaged further in
+        raise StoreError(
+            f"{store.path}: the store is damaged ({exc}); the rows are intact up to id"
+            f" {store.intact_prefix():,}"
+        ) from None
     finally:
         store.close()
     console = Console()
@@ -292,7 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "strategies":
             return _cmd_strategies(args)
         result = _cmd_run(args) if args.command == "run" else _cmd_resume(args)
-    except (ConfigError, RunDirError, StoreError) as exc:
+    except EvoforgeError as exc:
         print(f"evoforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # before a run started (e.g. loading data) or after it
+        print("evoforge: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     return _report(result)

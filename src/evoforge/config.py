@@ -29,12 +29,13 @@ from typing import Any
 
 import tomli_w
 
+from evoforge.errors import EvoforgeError
 from evoforge.evolution.fec import DEFAULT_CAPACITY
 
 BACKEND_NAMES = ("serial", "processes", "ray")
 
 
-class ConfigError(ValueError):
+class ConfigError(EvoforgeError, ValueError):
     """A config value is missing, unknown or invalid.
 
     ``path`` is the dotted field (``search.population_size``); ``source`` the

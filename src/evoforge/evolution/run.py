@@ -31,7 +31,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
 import math
 import os
@@ -39,6 +42,7 @@ import signal
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +52,13 @@ import numpy as np
 
 from evoforge.config import ConfigError, ExperimentConfig, load_config
 from evoforge.domains import DomainSetup, build_domain
+from evoforge.errors import RunDirError
 from evoforge.evolution.archipelago import Archipelago, IslandPlan, plan_islands
 from evoforge.evolution.backends import Backend, is_batched, make_backend
 from evoforge.evolution.fec import CachedEvaluator
 from evoforge.evolution.hurdles import Hurdle
 from evoforge.evolution.island_backends import IslandBackend, make_island_backend
+from evoforge.evolution.lock import LOCK_FILE, RunLock
 from evoforge.evolution.pacing import Pacer
 from evoforge.evolution.progress import NullProgress, Progress, Snapshot
 from evoforge.evolution.space import Budget, Evaluator, Fingerprinter, Individual
@@ -74,10 +80,43 @@ BEST_FILE = "best.txt"
 
 INTERRUPTED = "interrupted"
 _NO_HURDLE = Budget()
+# A first one stops after the evaluations in hand, a second one at once.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# Config keys `resume` may continue with when they changed: the budget, stop
+# conditions and how evaluations are executed, none of which the checkpoint's
+# strategy, rng or population depend on.
+SAFE_CONFIG_KEYS = frozenset(
+    {
+        "run.max_individuals",
+        "run.max_cost",
+        "run.max_seconds",
+        "run.stop_fitness",
+        "run.stop_select_fitness",
+        "run.workers",
+        "run.backend",
+        "run.checkpoint_every",
+        "run.checkpoint_seconds",
+        "run.eval_timeout",
+        "run.in_flight_per_worker",
+        "run.chunk_size",
+        "run.devices",
+    }
+)
+_ABSENT: Any = object()  # a key missing on one side of a config comparison
 
 
-class RunDirError(Exception):
-    """The run directory cannot be used (not empty, missing, not a run)."""
+class ConfigChangedError(RunDirError):
+    """A run directory's ``config.toml`` differs from the config the run was
+    started with. ``changes`` lists ``(dotted key, old, new)``; ``unsafe`` the
+    keys that `Run.resume` cannot continue with."""
+
+    def __init__(
+        self, message: str, changes: list[tuple[str, Any, Any]], unsafe: list[str]
+    ) -> None:
+        super().__init__(message)
+        self.changes = changes
+        self.unsafe = unsafe
 
 
 @dataclass(frozen=True)
@@ -91,6 +130,7 @@ class RunResult:
     best_select: float | None
     elapsed: float
     cost: int
+    signal: int | None = None  # the signal that interrupted it (SIGINT, SIGTERM)
 
     @property
     def interrupted(self) -> bool:
@@ -111,9 +151,221 @@ def _without_unusable_fec(config: ExperimentConfig, setup: DomainSetup) -> Exper
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` whole or not at all; `RunDirError` naming
+    the path and the cause (e.g. a full disk) if it cannot be written."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise RunDirError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+# What `Run.create` may write into a run directory (removed again if it fails).
+_RUN_FILES = (
+    CONFIG_FILE,
+    CONFIG_FILE + ".tmp",
+    STORE_FILE,
+    STORE_FILE + "-journal",
+    BEST_FILE,
+    BEST_FILE + ".tmp",
+)
+
+
+def _check_empty(run_dir: Path) -> None:
+    """`RunDirError` unless ``run_dir`` is absent or empty (a lock file left by
+    a writer that died does not count)."""
+    if run_dir.exists() and (
+        not run_dir.is_dir() or any(p.name != LOCK_FILE for p in run_dir.iterdir())
+    ):
+        raise RunDirError(
+            f"{run_dir}: exists and is not empty; choose another output directory"
+            f" or continue it with `evoforge resume {run_dir}`"
+        )
+
+
+def _make_dirs(run_dir: Path) -> list[Path]:
+    """Make ``run_dir`` and its missing parents; the directories made,
+    outermost first. `RunDirError` naming the one that could not be made."""
+    missing = [p for p in (run_dir, *run_dir.parents) if not p.exists()][::-1]
+    made: list[Path] = []
+    for directory in missing:
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not directory.is_dir():
+                exc_text = "a file is in the way"
+                break
+            continue
+        except OSError as exc:
+            exc_text = exc.strerror or str(exc)
+            break
+        made.append(directory)
+    else:
+        if run_dir.is_dir():
+            return made
+        directory, exc_text = run_dir, "not a directory"
+    for done in reversed(made):
+        with contextlib.suppress(OSError):
+            done.rmdir()
+    raise RunDirError(f"{run_dir}: cannot create the run directory ({directory}: {exc_text})")
+
+
+def _resolved_table(config: ExperimentConfig, setup: DomainSetup) -> dict[str, Any]:
+    """The resolved config exactly as ``config.toml`` holds it (TOML types)."""
+    return tomllib.loads(config.resolved_toml(setup.resolved_config))
+
+
+def config_fingerprint(resolved: Mapping[str, Any]) -> str:
+    """sha256 of a resolved config in canonical form (sorted keys, compact JSON).
+
+    Example:
+        >>> config_fingerprint({"run": {"seed": 1}}) == config_fingerprint({"run": {"seed": 1}})
+        True
+    """
+    text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old value, new value)`` for every leaf that differs;
+    a missing side is `_ABSENT`."""
+    a, b = _flatten(old), _flatten(new)
+    return [
+        (key, a.get(key, _ABSENT), b.get(key, _ABSENT))
+        for key in sorted(a.keys() | b.keys())
+        if a.get(key, _ABSENT) != b.get(key, _ABSENT)
+    ]
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else json.dumps(value)
+
+
+def _describe_changes(changes: list[tuple[str, Any, Any]]) -> str:
+    return ", ".join(f"{key} {_show(old)} -> {_show(new)}" for key, old, new in changes)
+
+
+def _plain(value: Any) -> Any:
+    return None if value is _ABSENT else value
+
+
+def _check_config(
+    store: RunStore,
+    config_path: Path,
+    resolved: dict[str, Any],
+    overrides: Mapping[str, Any],
+    accept: bool,
+) -> list[tuple[str, Any, Any]] | None:
+    """Compare the config `resume` would run with to the one the run was
+    started with (in the store's meta). None: unchanged. Otherwise the
+    accepted changes (``[]``: only keys a newer evoforge filled in, or a store
+    from before fingerprints), which become the run's config; unsafe or
+    unaccepted changes raise `ConfigChangedError`."""
+    meta = store.meta()
+    old = meta.get("config")
+    if meta.get("config_fingerprint") is None or not isinstance(old, dict):
+        return []  # written before fingerprints were stored: record this one
+    if meta["config_fingerprint"] == config_fingerprint(resolved):
+        return None
+    changes = config_changes(old, resolved)
+    # A key the run's config lacks and config.toml does not set was filled in
+    # with its default by a newer evoforge: not an edit.
+    written = _flatten(tomllib.loads(config_path.read_text()))
+    changes = [
+        c
+        for c in changes
+        if not (c[1] is _ABSENT and c[0] not in written and c[0] not in overrides)
+    ]
+    unsafe = [c for c in changes if c[0] not in SAFE_CONFIG_KEYS]
+    safe = [c for c in changes if c[0] in SAFE_CONFIG_KEYS and c[0] not in overrides]
+    run_dir = config_path.parent
+    if unsafe:
+        also = (
+            f" (the other changes, {_describe_changes(safe)}, could continue with"
+            " --accept-config-changes)"
+            if safe
+            else ""
+        )
+        raise ConfigChangedError(
+            f"{config_path}: changed since the run started: {_describe_changes(unsafe)};"
+            " the checkpoint (population, strategy, random state) belongs to the old"
+            f" values, so the run cannot continue with these: put them back, or start a"
+            f" new run with `evoforge run`{also}",
+            changes,
+            [c[0] for c in unsafe],
+        )
+    if safe and not accept:
+        raise ConfigChangedError(
+            f"{config_path}: changed since the run started: {_describe_changes(safe)};"
+            f" to continue with these, run `evoforge resume {run_dir} --accept-config-changes`"
+            " (or put them back)",
+            changes,
+            [],
+        )
+    return changes
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_pending(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("genome"), str)
+        and (value.get("parent_id") is None or _is_int(value.get("parent_id")))
+    )
+
+
+# What every checkpoint holds, checked before any of it is used: a tampered
+# checkpoint is reported as such, not as a KeyError deep in a strategy.
+_STATE_CHECKS: dict[str, tuple[str, Any]] = {
+    "counters": (
+        "a table of integers",
+        lambda v: (
+            isinstance(v, dict)
+            and all(_is_int(v.get(k)) for k in ("cost", "fec_hits", "early_stopped", "errors"))
+        ),
+    ),
+    "rng": ("a generator state table", lambda v: isinstance(v, dict)),
+    "best": ("an id or null", lambda v: v is None or _is_int(v)),
+    "best_select": ("a number or null", lambda v: v is None or _is_number(v)),
+    "max_select": ("a number or null", lambda v: v is None or _is_number(v)),
+    "elapsed": ("a number", _is_number),
+    "pending": (
+        "a list of candidates",
+        lambda v: isinstance(v, list) and all(_is_pending(p) for p in v),
+    ),
+    "strategy": ("a table", lambda v: isinstance(v, dict)),
+    "islands": ("a table or null", lambda v: v is None or isinstance(v, dict)),
+}
+
+
+def _state_problem(state: Mapping[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's state at its top level, or None."""
+    for key, (expected, ok) in _STATE_CHECKS.items():
+        if key not in state:
+            return f"no {key!r}"
+        if not ok(state[key]):
+            return f"{key!r} is not {expected}: {json.dumps(state[key])[:60]}"
+    return None
 
 
 class Run:
@@ -172,6 +424,11 @@ class Run:
         self._in_flight: dict[int, Candidate] = {}
         self._stop_reason: str | None = None
         self._busy = False  # True while state is being changed: no consistent checkpoint
+        self._critical = 0  # > 0 while a checkpoint is written, or the run is ending
+        self._final = False  # the loop has ended
+        self._stop_now = False  # a second signal arrived while `_critical`
+        self._signal: int | None = None  # the signal that asked to stop
+        self._lock: RunLock | None = None  # held from create/resume to the end of `run`
         self._budget = _NO_HURDLE
         # The island model: islands evolve in workers; `strategy` then stays unused.
         self.archipelago = Archipelago(config, islands) if islands else None
@@ -188,13 +445,12 @@ class Run:
         progress: Progress | None = None,
     ) -> Run:
         """A new run in ``run_dir`` (absent or empty). The domain is built (and
-        so validated) before anything is written."""
+        so validated) before anything is written; the directory stays locked
+        against other writers until `run` ends. If it cannot be written (a
+        read-only or full disk) the error names the path and the cause and
+        nothing is left behind."""
         run_dir = Path(run_dir)
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise RunDirError(
-                f"{run_dir}: exists and is not empty; choose another output directory"
-                f" or continue it with `evoforge resume {run_dir}`"
-            )
+        _check_empty(run_dir)
         if setup is None:
             setup = build_domain(config)
         config = _without_unusable_fec(config, setup)
@@ -213,10 +469,55 @@ class Run:
                 config.source,
             )
         islands = plan_islands(config, setup) if config.search.islands.count else None
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CONFIG_FILE).write_text(config.resolved_toml(setup.resolved_config))
-        store = RunStore.create(run_dir / STORE_FILE)
-        store.set_meta(domain=config.run.domain, seed=config.run.seed, status="created")
+        created = _make_dirs(run_dir)
+        lock: RunLock | None = None
+        store: RunStore | None = None
+        owned = False  # True once this call may remove what is in run_dir
+        try:
+            lock = RunLock.acquire(run_dir)
+            _check_empty(run_dir)  # again, now that no other writer can start here
+            owned = True
+            resolved = _resolved_table(config, setup)
+            _write_atomic(run_dir / CONFIG_FILE, config.resolved_toml(setup.resolved_config))
+            store = RunStore.create(run_dir / STORE_FILE)
+            store.set_meta(
+                domain=config.run.domain,
+                seed=config.run.seed,
+                status="created",
+                config_fingerprint=config_fingerprint(resolved),
+                config=resolved,
+            )
+            run = cls._created(run_dir, config, setup, store, progress, islands)
+        except BaseException:
+            # Nothing partial: remove what this call wrote, then the directories it made.
+            if store is not None:
+                store.close()
+            if owned:
+                for name in _RUN_FILES:
+                    with contextlib.suppress(OSError):
+                        (run_dir / name).unlink(missing_ok=True)
+            if lock is not None:
+                lock.release()
+                if owned:
+                    with contextlib.suppress(OSError):
+                        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+            for directory in reversed(created):
+                with contextlib.suppress(OSError):  # not empty: not only ours
+                    directory.rmdir()
+            raise
+        run._lock = lock
+        return run
+
+    @classmethod
+    def _created(
+        cls,
+        run_dir: Path,
+        config: ExperimentConfig,
+        setup: DomainSetup,
+        store: RunStore,
+        progress: Progress | None,
+        islands: list[IslandPlan] | None,
+    ) -> Run:
         for plan in islands or ():
             store.event(
                 "island",
@@ -236,10 +537,25 @@ class Run:
         run_dir: str | Path,
         *,
         max_individuals: int | None = None,
+        accept_config_changes: bool = False,
         progress: Progress | None = None,
     ) -> Run:
         """Reopen a run directory at its last checkpoint, optionally raising
-        ``run.max_individuals`` (saved back into its ``config.toml``)."""
+        ``run.max_individuals`` (saved back into its ``config.toml``).
+
+        The directory is locked against other writers (`RunLockedError` names
+        the holder). A ``config.toml`` edited since the run started is refused
+        (`ConfigChangedError` names each changed key, old -> new) unless every
+        change is in `SAFE_CONFIG_KEYS` and ``accept_config_changes`` is set;
+        accepted changes become the run's config (an event records them). The
+        store must hold exactly the individuals its checkpoint accounts for, and
+        the checkpoint must be intact (`StoreError` says what is wrong and what
+        is intact otherwise).
+
+        Example:
+            >>> Run.resume("runs/demo", max_individuals=20_000).run()  # doctest: +SKIP
+            >>> Run.resume("runs/demo", accept_config_changes=True).run()  # doctest: +SKIP
+        """
         run_dir = Path(run_dir)
         config_path, store_path = run_dir / CONFIG_FILE, run_dir / STORE_FILE
         if not run_dir.is_dir():
@@ -248,30 +564,71 @@ class Run:
             raise RunDirError(
                 f"{run_dir}: not a run directory (expected {CONFIG_FILE} and {STORE_FILE})"
             )
+        lock = RunLock.acquire(run_dir)
+        try:
+            run = cls._reopen(run_dir, max_individuals, accept_config_changes, progress)
+        except BaseException:
+            lock.release()
+            raise
+        run._lock = lock
+        return run
+
+    @classmethod
+    def _reopen(
+        cls,
+        run_dir: Path,
+        max_individuals: int | None,
+        accept_config_changes: bool,
+        progress: Progress | None,
+    ) -> Run:
+        config_path, store_path = run_dir / CONFIG_FILE, run_dir / STORE_FILE
         overrides = {} if max_individuals is None else {"run.max_individuals": max_individuals}
         config = load_config(config_path, overrides)
         setup = build_domain(config)
         islands = plan_islands(config, setup) if config.search.islands.count else None
         store = RunStore.open(store_path)
         try:
+            resolved = _resolved_table(config, setup)
+            changes = _check_config(store, config_path, resolved, overrides, accept_config_changes)
             checkpoint = store.latest_checkpoint()
             if checkpoint is None:
                 raise StoreError(f"{store_path}: holds no checkpoint")
+            store.check_complete(checkpoint[0])
             run = cls(run_dir, config, setup, store, progress, islands)
             run._restore(*checkpoint)
+            if overrides:
+                _write_atomic(config_path, config.resolved_toml(setup.resolved_config))
+            if changes is not None:
+                store.set_meta(config_fingerprint=config_fingerprint(resolved), config=resolved)
+                if changes:
+                    store.event(
+                        "config_changed",
+                        {
+                            "changes": {k: [_plain(a), _plain(b)] for k, a, b in changes},
+                            "fingerprint": config_fingerprint(resolved),
+                        },
+                    )
         except BaseException:
             store.close()
             raise
-        if overrides:
-            _write_atomic(config_path, config.resolved_toml(setup.resolved_config))
         return run
 
     def _restore(self, n: int, state: Mapping[str, Any]) -> None:
-        if self.store.max_id() != n:
-            raise StoreError(
-                f"{self.store.path}: checkpoint covers {n} individuals"
-                f" but the store holds {self.store.max_id()}"
-            )
+        problem = _state_problem(state)
+        if problem is None:
+            try:
+                self._load_state(n, state)
+                return
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+        raise StoreError(
+            f"{self.store.path}: the checkpoint (at {n:,} individuals) is damaged or does not"
+            f" fit this config ({problem}); the rows are intact up to id"
+            f" {self.store.intact_prefix():,}, but there is no other checkpoint to resume"
+            " from (`evoforge show` still reads the run)"
+        )
+
+    def _load_state(self, n: int, state: Mapping[str, Any]) -> None:
         self.n = n
         counters = state["counters"]
         self.cost = counters["cost"]
@@ -290,6 +647,9 @@ class Run:
             ids = set(self.strategy.referenced_ids(strategy_state))
         if state["best"] is not None:
             ids.add(state["best"])
+        beyond = sorted(i for i in ids if not 1 <= i <= n)
+        if beyond:  # `check_complete` vouched for the ids 1..n only
+            raise ValueError(f"it names individuals {beyond[:5]} beyond the {n:,} stored")
         individuals = {}
         for i, (ind, text) in self.store.individuals(ids).items():
             ind.genome = self.space.from_text(text)
@@ -324,6 +684,18 @@ class Run:
         return self._elapsed_before + time.monotonic() - self._t0
 
     def _checkpoint(self) -> None:
+        # A second Ctrl-C or SIGTERM that arrives while this writes waits for it
+        # (see `_on_stop_signal`), so no signal leaves the store half-written.
+        self._critical += 1
+        try:
+            self._write_checkpoint()
+        finally:
+            self._critical -= 1
+        if self._stop_now and not self._critical:
+            self._stop_now = False
+            raise KeyboardInterrupt
+
+    def _write_checkpoint(self) -> None:
         to_text = self.space.to_text
         pending = [*self._in_flight.values(), *self._pending]
         islands = self.archipelago
@@ -399,19 +771,26 @@ class Run:
     # -- the loop ----------------------------------------------------------------
 
     def run(self) -> RunResult:
-        """Search until a stop condition (or Ctrl-C), checkpoint, close the store.
+        """Search until a stop condition (or Ctrl-C, or SIGTERM), checkpoint,
+        close the store and unlock the run directory.
 
-        A first Ctrl-C stops after the evaluations in hand are stored; a second
-        one stops at once. Either way the final checkpoint lets `resume` go on.
+        A first Ctrl-C or SIGTERM stops after the evaluations in hand are
+        stored; a second one stops at once, except while a checkpoint is being
+        written (it waits for that). Either way the final checkpoint lets
+        `resume` go on, and the store is marked interrupted, not running.
+        A store that cannot be written (a full disk) raises `StoreError` and
+        loses nothing already checkpointed.
         """
         self._t0 = time.monotonic()
         rc = self.config.run
-        self.store.set_meta(status="running")
-        self.store.event("start", {"individuals": self.n, "max_individuals": rc.max_individuals})
-        previous_handler = self._install_sigint()
+        previous_handlers = self._install_signal_handlers()
         islands = self.archipelago
         backend: Backend | IslandBackend | None = None
         try:
+            self.store.set_meta(status="running")
+            self.store.event(
+                "start", {"individuals": self.n, "max_individuals": rc.max_individuals}
+            )
             consistent = True
             try:
                 if islands is None:
@@ -431,7 +810,9 @@ class Run:
                 else:
                     backend = make_island_backend(rc.backend, rc.ray_address)
                     reason = islands.loop(self, backend)
+                self._enter_final()
             except KeyboardInterrupt:
+                self._enter_final()
                 reason = INTERRUPTED
                 # Interrupted halfway through changing state: the last periodic
                 # checkpoint is the consistent one, keep it.
@@ -439,20 +820,24 @@ class Run:
             self.store.event("stop", {"reason": reason, "individuals": self.n})
             if consistent:
                 self._checkpoint()
+            status = INTERRUPTED if reason == INTERRUPTED else "finished"
+            self.store.set_meta(
+                status=status, stop_reason=reason, elapsed=self.elapsed(), individuals=self.n
+            )
         except BaseException as exc:
-            self.store.set_meta(status="failed", error=f"{type(exc).__name__}: {exc}")
-            self.store.close()
+            self._enter_final()
+            failed = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else "failed"
+            # A full disk may refuse this too; the error in hand is the one to report.
+            with contextlib.suppress(StoreError):
+                self.store.set_meta(status=failed, error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            self.store.close()
             if backend is not None:
                 backend.close()
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
-        status = INTERRUPTED if reason == INTERRUPTED else "finished"
-        self.store.set_meta(
-            status=status, stop_reason=reason, elapsed=self.elapsed(), individuals=self.n
-        )
-        self.store.close()
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
+            self.close()
         self.progress.close(self.snapshot(status))
         return RunResult(
             run_dir=self.run_dir,
@@ -462,22 +847,42 @@ class Run:
             best_select=self.best_select,
             elapsed=self.elapsed(),
             cost=self.cost,
+            signal=self._signal,
         )
 
-    def _install_sigint(self) -> Any:
+    def close(self) -> None:
+        """Unlock the run directory (`run` does this when it ends; call it for
+        a run made but never run)."""
+        self.store.close()  # idempotent
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def _enter_final(self) -> None:
+        """From here to the end of `run` a further signal waits (for the final
+        checkpoint and the store's status) instead of interrupting them."""
+        if not self._final:
+            self._final = True
+            self._critical += 1
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return {}  # only the main thread may set handlers
+        return {signum: signal.signal(signum, self._on_stop_signal) for signum in _STOP_SIGNALS}
 
-        def on_sigint(signum: int, frame: Any) -> None:
-            if self._stop_reason == INTERRUPTED:
-                raise KeyboardInterrupt
-            self._stop_reason = INTERRUPTED
-            print(
-                "\nstopping after the evaluations in hand (Ctrl-C again to stop now)",
-                file=sys.stderr,
-            )
-
-        return signal.signal(signal.SIGINT, on_sigint)
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        if self._stop_reason == INTERRUPTED:  # the second one: stop now
+            if self._critical:
+                self._stop_now = True  # `_checkpoint` raises once it is written
+                return
+            raise KeyboardInterrupt
+        self._stop_reason = INTERRUPTED
+        self._signal = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(
+            f"\nstopping after the evaluations in hand ({name} again to stop now)",
+            file=sys.stderr,
+        )
 
     def _stop_check(self) -> str | None:
         """A stop condition already met by the counters (e.g. when resuming)."""

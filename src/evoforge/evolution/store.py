@@ -24,7 +24,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import sqlite3
 import time
@@ -32,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from evoforge.errors import EvoforgeError
 from evoforge.evolution.space import Evaluation, Individual
 
 FORMAT = "evoforge-run/1"
@@ -80,8 +83,53 @@ _PAGE_SIZE = 16384  # a page holds ~20 rows of a 20-instruction program
 _BUSY_SECONDS = 600.0
 
 
-class StoreError(Exception):
-    """The file is missing, not a run store, or inconsistent."""
+class StoreError(EvoforgeError):
+    """The file is missing, not a run store, inconsistent, or cannot be written."""
+
+
+def _cause(exc: BaseException) -> str:
+    """What went wrong, in words: SQLite's message or the OS error's."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _intact_prefix(path: Path) -> int:
+    """The largest N such that the rows with ids 1..N of the store at ``path``
+    are all present and readable (0 if none, or the table cannot be read)."""
+    n = 0
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 0
+    try:
+        # Lets SQLite read a truncated file (shorter than its header says)
+        # instead of refusing it whole; nothing is written.
+        db.execute("PRAGMA writable_schema = ON")
+        for row in db.execute("SELECT * FROM individuals ORDER BY id"):
+            if row[0] != n + 1:
+                break
+            n = row[0]
+    except sqlite3.DatabaseError:
+        pass  # damaged from here on
+    finally:
+        db.close()
+    return n
+
+
+@functools.cache
+def _schema_columns() -> dict[str, tuple[str, ...]]:
+    """Table -> column names, read from `_SCHEMA` itself (one source of truth)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        names = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {
+            name: tuple(row[1] for row in db.execute(f"PRAGMA table_info({name})"))
+            for (name,) in names
+        }
+    finally:
+        db.close()
 
 
 def _json_floats(values: tuple[float, ...]) -> str:
@@ -166,40 +214,102 @@ class RunStore:
         self._rows: list[tuple[Any, ...]] = []
         self._events: list[tuple[float, str, str]] = []
         self._per_task_text = PerTaskText()
+        # Individuals covered by the newest committed checkpoint (None: none yet).
+        self.checkpointed: int | None = None
 
     @classmethod
     def create(cls, path: str | Path) -> RunStore:
-        """Create a new, empty store (the file must not exist)."""
+        """Create a new, empty store (the file must not exist).
+
+        Raises `StoreError` naming the path and the cause when it cannot be
+        written (a read-only directory, a full disk); nothing is left behind.
+        """
         path = Path(path)
         if path.exists():
             raise StoreError(f"{path}: already exists")
-        db = cls._connect(path)
-        db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # only before the first table
-        db.executescript(_SCHEMA)
-        store = cls(db, path)
-        store.set_meta(format=FORMAT, created=time.time())
+        db: sqlite3.Connection | None = None
+        try:
+            db = cls._connect(path)
+            db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # only before the first table
+            db.executescript(_SCHEMA)
+            store = cls(db, path)
+            store.set_meta(format=FORMAT, created=time.time())
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            if db is not None:
+                db.close()
+            for leftover in (path, path.with_name(path.name + "-journal")):
+                leftover.unlink(missing_ok=True)
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"{path}: cannot create the run store: {_cause(exc)}") from None
         return store
 
     @classmethod
     def open(cls, path: str | Path) -> RunStore:
-        """Open an existing store, checking that it is one."""
+        """Open an existing store, checking that it is one (its format mark,
+        every table and column of the schema, a readable checkpoint row)."""
         path = Path(path)
         if not path.is_file():
             raise StoreError(f"{path}: no run store (run.sqlite) found")
-        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open: {_cause(exc)}") from None
         try:
             row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         except sqlite3.DatabaseError as exc:
             db.close()
+            intact = _intact_prefix(path)
+            if intact:
+                raise StoreError(
+                    f"{path}: a damaged run store ({exc}); the rows are intact up to id"
+                    f" {intact:,}, but it cannot be resumed"
+                ) from None
             raise StoreError(f"{path}: not an evoforge run store ({exc})") from None
         db.close()
         if row is None or row[0] != json.dumps(FORMAT):
             raise StoreError(f"{path}: not an evoforge run store (no {FORMAT!r} format mark)")
+        try:
+            store = cls._open_checked(path)
+        except sqlite3.DatabaseError as exc:
+            intact = _intact_prefix(path)
+            raise StoreError(
+                f"{path}: a damaged evoforge run store ({exc}); the rows are intact up to id"
+                f" {intact:,}"
+            ) from None
+        return store
+
+    @classmethod
+    def _open_checked(cls, path: Path) -> RunStore:
         db = cls._connect(path)
         columns = {row[1] for row in db.execute("PRAGMA table_info(individuals)")}
         if "parent2_id" not in columns:  # a store written before crossover was recorded
             db.execute("ALTER TABLE individuals ADD COLUMN parent2_id INTEGER")
-        return cls(db, path)
+        store = cls(db, path)
+        try:
+            problem = cls._schema_problem(db)
+            if problem is not None:
+                raise StoreError(f"{path}: not a complete evoforge run store ({problem})")
+            row = db.execute(
+                "SELECT n_individuals FROM checkpoints ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        except BaseException:
+            db.close()
+            raise
+        store.checkpointed = None if row is None else row[0]
+        return store
+
+    @staticmethod
+    def _schema_problem(db: sqlite3.Connection) -> str | None:
+        """What the file lacks of `_SCHEMA` (a table, a column), or None."""
+        for table, columns in _schema_columns().items():
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if not have:
+                return f"no {table!r} table"
+            missing = [c for c in columns if c not in have]
+            if missing:
+                return f"the {table!r} table has no column {', '.join(map(repr, missing))}"
+        return None
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -227,10 +337,15 @@ class RunStore:
         self._events.append((time.time(), kind, json.dumps(payload)))
 
     def checkpoint(self, n_individuals: int, state: Mapping[str, Any]) -> None:
-        """Write buffered individuals and events and replace the checkpoint, atomically."""
+        """Write buffered individuals and events and replace the checkpoint, atomically.
+
+        If the write fails (a full disk) the file keeps its previous checkpoint
+        and the buffers are kept, so a later call can still write them; the
+        error is a `StoreError` naming the path and the cause.
+        """
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             db.executemany(_INSERT_INDIVIDUAL, self._rows)
             db.executemany(
                 "INSERT INTO events (time, kind, payload) VALUES (?, ?, ?)", self._events
@@ -241,18 +356,46 @@ class RunStore:
                 (n_individuals, json.dumps(state)),
             )
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error | OSError):
+                kept = (
+                    "the store holds no checkpoint yet"
+                    if self.checkpointed is None
+                    else f"the store keeps its checkpoint at {self.checkpointed:,} individuals"
+                )
+                raise StoreError(
+                    f"{self.path}: cannot write the checkpoint at {n_individuals:,} individuals:"
+                    f" {_cause(exc)}; nothing stored is lost ({kept}): resume once there is room"
+                ) from exc
             raise
+        self.checkpointed = n_individuals
         self._rows.clear()
         self._events.clear()
 
+    def _rollback(self) -> None:
+        # SQLite ends the transaction itself on some errors (SQLITE_FULL among
+        # them); rolling back again raised "cannot rollback - no transaction is
+        # active", which hid the real cause.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the original error is the one to report
+                self._db.execute("ROLLBACK")
+
     def set_meta(self, **values: Any) -> None:
-        """Set metadata keys (committed at once; values stored as JSON)."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [(k, json.dumps(v)) for k, v in values.items()],
-        )
+        """Set metadata keys (committed at once, all or none; values stored as JSON)."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in values.items()],
+            )
+            db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StoreError(f"{self.path}: cannot write: {_cause(exc)}") from exc
+            raise
 
     def close(self) -> None:
         """Close the file; unbuffered rows are dropped (they belong to no checkpoint)."""
@@ -264,10 +407,55 @@ class RunStore:
         return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
 
     def latest_checkpoint(self) -> tuple[int, dict[str, Any]] | None:
+        """``(n_individuals, state)`` of the newest checkpoint; `StoreError` if it
+        is not readable (not JSON, not a table)."""
         row = self._db.execute(
             "SELECT n_individuals, state FROM checkpoints ORDER BY id DESC LIMIT 1"
         ).fetchone()
-        return None if row is None else (row[0], json.loads(row[1]))
+        if row is None:
+            return None
+        n, text = row
+        try:
+            state = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"{self.path}: the checkpoint is damaged (not JSON: {exc})") from None
+        if not isinstance(n, int) or n < 0 or not isinstance(state, dict):
+            raise StoreError(f"{self.path}: the checkpoint is damaged (not a count and a table)")
+        return n, state
+
+    def intact_prefix(self) -> int:
+        """The largest N such that the rows with ids 1..N are all present and
+        readable: what survives of a damaged or edited store."""
+        return _intact_prefix(self.path)
+
+    def check_complete(self, n: int) -> None:
+        """Raise `StoreError` unless the store holds exactly the individuals
+        1..``n`` (what a checkpoint at ``n`` accounts for), saying what is wrong
+        and what is intact."""
+        try:
+            count, high = self._db.execute(
+                "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM individuals"
+            ).fetchone()
+            low = self._db.execute("SELECT MIN(id) FROM individuals").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: the store is damaged ({exc}); the rows are intact up to id"
+                f" {self.intact_prefix():,} and the checkpoint is at {n:,}, so it cannot be"
+                " resumed (`evoforge show` still reads what is there)"
+            ) from None
+        if count == n and high == n and (n == 0 or low == 1):
+            return
+        intact = self.intact_prefix()
+        if high > n and intact >= n:
+            what = f"it holds rows after the checkpoint (ids {n + 1:,} to {high:,})"
+        elif count == high and low in (1, None):
+            what = f"the checkpoint covers {n:,} individuals but the store holds {high:,}"
+        else:
+            what = f"ids are missing from 1..{high:,}, the first is {intact + 1:,}"
+        raise StoreError(
+            f"{self.path}: {what}; the rows are intact up to id {intact:,} and the checkpoint"
+            f" is at {n:,}, so it cannot be resumed (`evoforge show` still reads it)"
+        )
 
     def max_id(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(id), 0) FROM individuals").fetchone()[0]
