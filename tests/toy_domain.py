@@ -15,6 +15,8 @@ size appended to ``batch_log_file``) that scores exactly as the plain one.
 ``crossover = true`` gives the space a one-point ``crossover`` (two-parent
 children); ``noise = sigma`` adds seeded Gaussian noise to every score (no
 fingerprint: re-evaluations differ), for strategies that re-evaluate.
+``lamarckian = true`` gives an evaluator that keeps an artefact per
+individual (a counter inherited from the first parent, plus one).
 
 Importing this module registers the domain as ``"toy"``; subprocesses get it
 through ``run.plugins = ["toy_domain"]`` with ``tests/`` on ``PYTHONPATH``.
@@ -31,7 +33,7 @@ import numpy as np
 
 from evoforge.config import Section
 from evoforge.domains import DomainSetup, register_domain
-from evoforge.evolution.space import Budget, EvalContext, Evaluation
+from evoforge.evolution.space import Budget, EvalContext, Evaluation, Job
 
 NO_BUDGET = Budget()
 
@@ -162,6 +164,22 @@ class NoisyOneMax(OneMax):
         return Evaluation(noisy, ev.per_task, ev.cost, early_stopped=ev.early_stopped)
 
 
+class InheritingOneMax(OneMax):
+    """Lamarckian OneMax: each evaluation reads its first parent's
+    ``count.txt`` artefact and writes the count plus one, so an individual's
+    count is its lineage depth plus one exactly when every parent's files were
+    there for its children. Errors if a parent that should have files has none."""
+
+    def evaluate_job(self, job: Job, budget: Budget = NO_BUDGET) -> Evaluation:
+        inherited = 0
+        if job.parent_ids:
+            if job.parents[0] is None:
+                raise FileNotFoundError(f"parent {job.parent_ids[0]} has no artefacts")
+            inherited = int((job.parents[0] / "count.txt").read_text())
+        (job.output / "count.txt").write_text(f"{inherited + 1}\n")
+        return self.evaluate(job.genome, budget)
+
+
 def odd_bits(genome: str) -> float:
     """The "select" fitness: fraction of ones at odd positions."""
     odd = genome[1::2]
@@ -177,6 +195,7 @@ def build_toy(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     noise = s.get_float("noise", 0.0, min=0.0)
     batched = s.get_bool("batched", False)
     batch_log_file = s.get_str("batch_log_file", None)
+    lamarckian = s.get_bool("lamarckian", False)
     params = {
         "sleep": s.get_float("sleep", 0.0, min=0.0),
         "fail_prefix": s.get_str("fail_prefix", None),
@@ -192,6 +211,8 @@ def build_toy(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         evaluator = (FingerprintedOneMax if fingerprint else OneMax)(length, **params)
     if noise:
         evaluator = NoisyOneMax(length, noise, seed, **params)
+    if lamarckian:
+        evaluator = InheritingOneMax(length, **params)
     return DomainSetup(
         space=(CrossoverBitSpace if crossover else BitSpace)(length),
         evaluator=evaluator,

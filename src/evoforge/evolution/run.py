@@ -54,6 +54,7 @@ from evoforge.config import ConfigError, ExperimentConfig, load_config
 from evoforge.domains import DomainSetup, build_domain
 from evoforge.errors import RunDirError
 from evoforge.evolution.archipelago import Archipelago, IslandPlan, plan_islands
+from evoforge.evolution.artefacts import ARTEFACT_DIR, ArtefactStore, Inheritance, JobEvaluator
 from evoforge.evolution.backends import Backend, is_batched, make_backend
 from evoforge.evolution.fec import CachedEvaluator
 from evoforge.evolution.hurdles import Hurdle
@@ -61,7 +62,13 @@ from evoforge.evolution.island_backends import IslandBackend, make_island_backen
 from evoforge.evolution.lock import LOCK_FILE, RunLock
 from evoforge.evolution.pacing import Pacer
 from evoforge.evolution.progress import NullProgress, Progress, Snapshot
-from evoforge.evolution.space import Budget, Evaluator, Fingerprinter, Individual
+from evoforge.evolution.space import (
+    ArtefactEvaluator,
+    Budget,
+    Evaluator,
+    Fingerprinter,
+    Individual,
+)
 from evoforge.evolution.store import RunStore, StoreError
 from evoforge.evolution.strategies import (
     Candidate,
@@ -139,10 +146,15 @@ class RunResult:
 
 def _without_unusable_fec(config: ExperimentConfig, setup: DomainSetup) -> ExperimentConfig:
     """Turn the FEC off (and say so in the resolved config) if the evaluator
-    cannot fingerprint: the cache is an optimisation, not a requirement."""
-    if not config.search.fec.enabled or isinstance(setup.evaluator, Fingerprinter):
+    cannot fingerprint, or keeps artefacts (a cache hit would leave the child
+    without files): the cache is an optimisation, not a requirement."""
+    keeps_files = isinstance(setup.evaluator, ArtefactEvaluator)
+    if not config.search.fec.enabled or (
+        isinstance(setup.evaluator, Fingerprinter) and not keeps_files
+    ):
         return config
-    log.info("FEC disabled: the %s evaluator has no fingerprint()", config.run.domain)
+    why = "keeps artefacts" if keeps_files else "has no fingerprint()"
+    log.info("FEC disabled: the %s evaluator %s", config.run.domain, why)
     fec = dataclasses.replace(config.search.fec, enabled=False)
     resolved = {**config.resolved, "search": {**config.resolved["search"]}}
     resolved["search"]["fec"] = {**resolved["search"]["fec"], "enabled": False}
@@ -401,7 +413,13 @@ class Run:
             config.search.strategy, self.space, self.rng, **config.search.params
         )
         evaluator: Evaluator = setup.evaluator
-        if config.search.fec.enabled and isinstance(evaluator, Fingerprinter):
+        # Files an individual owns (inherited weights): jobs instead of genomes.
+        self.inheritance: Inheritance | None = None
+        if isinstance(evaluator, ArtefactEvaluator):
+            root = ArtefactStore(run_dir.resolve() / ARTEFACT_DIR)
+            self.inheritance = Inheritance(root)
+            evaluator = JobEvaluator(evaluator)
+        elif config.search.fec.enabled and isinstance(evaluator, Fingerprinter):
             evaluator = CachedEvaluator(evaluator, config.search.fec.capacity)
         self.evaluator = evaluator
         self.hurdle = (
@@ -466,6 +484,13 @@ class Run:
                 "search.fec.enabled",
                 f"strategy {config.search.strategy!r} re-evaluates individuals (noisy fitness),"
                 " and the cache would replay their first evaluation: set it to false",
+                config.source,
+            )
+        if config.search.islands.count and isinstance(setup.evaluator, ArtefactEvaluator):
+            raise ConfigError(
+                "search.islands.count",
+                f"the {config.run.domain} evaluator keeps artefacts (inherited weights),"
+                " which island runs do not carry between islands: use one population",
                 config.source,
             )
         islands = plan_islands(config, setup) if config.search.islands.count else None
@@ -699,8 +724,9 @@ class Run:
         to_text = self.space.to_text
         pending = [*self._in_flight.values(), *self._pending]
         islands = self.archipelago
+        strategy_state = self.strategy.state_dict() if islands is None else {}
         state = {
-            "strategy": encode_state(self.strategy.state_dict()) if islands is None else {},
+            "strategy": encode_state(strategy_state),
             "islands": None if islands is None else islands.state_dict(),
             "rng": self.rng.bit_generator.state,
             "counters": {
@@ -725,6 +751,11 @@ class Run:
             ],
         }
         self.store.checkpoint(self.n, state)
+        if self.inheritance is not None and islands is None:
+            referenced = list(self.strategy.referenced_ids(strategy_state))
+            if self.best is not None:
+                referenced.append(self.best.id)
+            self.inheritance.collect(referenced, pending)
         self._write_best()
 
     def _write_best(self) -> None:
@@ -926,10 +957,20 @@ class Run:
         reason = self._stop_check()
         if reason is not None:
             return reason
+        inheritance = self.inheritance
+        job = stored = None
+        if inheritance is not None:
+            job, stored = inheritance.job, inheritance.stored
+            owners = [i for i in inheritance.store.ids() if i <= self.n]
+            inheritance.restart(self.n, self._fitness_of(owners))
         key = 0
         for candidate in self._pending:
             in_flight[key] = candidate
-            submit(key, candidate.genome, self._current_budget())
+            submit(
+                key,
+                candidate.genome if job is None else job(key, candidate),
+                self._current_budget(),
+            )
             key += 1
         self._pending = []
         with Pacer(self) as pacer:
@@ -940,7 +981,9 @@ class Run:
                     budget = self._current_budget()
                     for candidate in ask(room):
                         in_flight[key] = candidate
-                        submit(key, candidate.genome, budget)
+                        submit(
+                            key, candidate.genome if job is None else job(key, candidate), budget
+                        )
                         key += 1
                     self._busy = False
                 if not in_flight:
@@ -956,6 +999,8 @@ class Run:
                 for k, evaluation, worker in done:
                     candidate = in_flight.pop(k)
                     n += 1
+                    if stored is not None:
+                        stored(k, n, evaluation.fitness if evaluation.error is None else -math.inf)
                     told.append(
                         Individual(
                             n,
@@ -997,6 +1042,11 @@ class Run:
                     return "max_cost"
                 if pacer.step() and rc.max_seconds is not None and self.elapsed() >= rc.max_seconds:
                     return "max_seconds"
+
+    def _fitness_of(self, ids: list[int]) -> list[tuple[float, int]]:
+        """(fitness, id) of stored individuals, for the artefacts' fittest few."""
+        rows = self.store.individuals(set(ids)).items() if ids else ()
+        return [(ind.fitness, i) for i, (ind, _) in rows if ind.evaluation.error is None]
 
     def _new_best(self, ind: Individual) -> None:
         rc = self.config.run

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -199,3 +200,53 @@ class BatchEvaluator(Protocol):
     def evaluate_batch(
         self, genomes: Sequence[Any], budgets: Sequence[Budget]
     ) -> list[Evaluation]: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluation together with the files it may read and write: what an
+    `ArtefactEvaluator` receives instead of a bare genome.
+
+    ``output`` is an empty directory the evaluation writes its artefacts into
+    (trained weights as safetensors or ``.npz``, pictures, logs); the engine
+    gives it to the individual's id when the row is stored (ids follow
+    completion order, which is what keeps them contiguous after a crash).
+    ``parents`` holds each parent's artefact directory, None where a parent
+    left none, aligned with ``parent_ids``; ``mutation`` names what made the
+    child, so an evaluator can map the parent's weights onto the child's
+    architecture (weight inheritance, Lamarckian evolution).
+
+    Example:
+        >>> from pathlib import Path
+        >>> job = Job("0110", Path("/tmp/out"), (None,), (3,), "flip_bit")
+        >>> job.parent_ids, job.mutation
+        ((3,), 'flip_bit')
+    """
+
+    genome: Any
+    output: Path
+    parents: tuple[Path | None, ...] = ()
+    parent_ids: tuple[int, ...] = ()
+    mutation: str | None = None
+
+
+@runtime_checkable
+class ArtefactEvaluator(Protocol):
+    """Optional evaluator capability: an evaluator with ``evaluate_job`` keeps
+    files per individual in the run's artefact store
+    (`evoforge.evolution.artefacts`) and reads its parents' files. The engine
+    then calls it instead of ``evaluate`` during a run (``evaluate`` stays the
+    plain scoring used by export and tests), and turns the FEC off: a cache
+    hit would leave the child without files.
+
+    Example:
+        >>> class Counter:
+        ...     def evaluate(self, genome, budget=NO_BUDGET): return Evaluation(0.0)
+        ...     def evaluate_job(self, job, budget=NO_BUDGET): return Evaluation(1.0)
+        >>> isinstance(Counter(), ArtefactEvaluator)
+        True
+    """
+
+    def evaluate(self, genome: Any, budget: Budget = NO_BUDGET) -> Evaluation: ...
+
+    def evaluate_job(self, job: Job, budget: Budget = NO_BUDGET) -> Evaluation: ...
