@@ -373,7 +373,7 @@ def test_shipped_configs_run_through_the_cli(name, tmp_path, capsys):
     [
         ({"representation": "cafe"}, {}, "activations.representation: expected one of"),
         ({"representation": "cafe_s1", "max_params": 2}, {}, "activations.max_params: only used"),
-        ({"max_params": -1}, {}, "activations.max_params: expected an integer >= 0"),
+        ({"max_params": -1}, {}, "activations.max_params: expected an integer in [0, 24]"),
         ({"model": {"name": "mlp", "hiden": [4]}}, {}, "activations.model: model 'mlp': unknown"),
         ({"train": {"epoch": 2}}, {}, "activations.train: TrainConfig: unknown field 'epoch'"),
         ({"init": "kaiming"}, {}, "activations.init: expected one of"),

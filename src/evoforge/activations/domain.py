@@ -37,20 +37,29 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import torch
+
 from evoforge.activations import cafe
-from evoforge.activations.evaluator import FITNESS, INITS, ActivationEvaluator
+from evoforge.activations.evaluator import (
+    FITNESS,
+    IMAGE_SHAPES,
+    INITS,
+    NUM_CLASSES,
+    ActivationEvaluator,
+)
 from evoforge.activations.expr import Node
-from evoforge.activations.formula import to_sympy, to_text
+from evoforge.activations.formula import MAX_DEPTH, PARAM_NAMES, to_sympy, to_text
 from evoforge.activations.module import MODES
 from evoforge.activations.pangaea import MAX_NODES, MAX_PARAMS
 from evoforge.activations.space import CafeSpace, PangaeaSpace
-from evoforge.config import Section
+from evoforge.config import ConfigError, Section, check_memory
 from evoforge.data.datasets import DATASETS, DatasetError
 from evoforge.domains import DomainSetup, register_domain
-from evoforge.nn import resolve_device
+from evoforge.nn import build_model, resolve_device
 
 REPRESENTATIONS = ("pangaea", "cafe_s1", "cafe_s2")
 DEFAULT_MODEL: dict[str, Any] = {"name": "allcnnc", "width": 1 / 6}
@@ -95,13 +104,50 @@ def describe(genome: Node) -> str:
     return f"{to_text(genome)}\nsympy: {sym}\nlearnable parameters: {genome.n_params}"
 
 
+# Caps far above the papers' settings (7 nodes, 3 parameters, 200 epochs):
+# a graph deeper than the formula printer's bound could not be stored, and a
+# typo such as epochs = 1e9 should fail here, not after days of training.
+MAX_GRAPH_NODES = MAX_DEPTH // 2
+MAX_TRAIN_EPOCHS = 100_000
+# Bytes per model parameter in training: float32 weight, gradient, two optimiser moments.
+_PARAM_TRAIN_BYTES = 16
+
+
+def _check_finite(path: str, value: Any) -> None:
+    """Refuse nan and inf anywhere in a raw table that another module validates."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(path, f"expected a finite number, got {value!r}")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(f"{path}.{key}", item)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_finite(f"{path}[{i}]", item)
+
+
+def _model_bytes(s: Section, model: Mapping[str, Any], dataset: str) -> int:
+    """Training memory of the model, counted on PyTorch's meta device (no
+    storage), refused before the real model is allocated if it cannot fit."""
+    try:
+        with torch.device("meta"):
+            net = build_model(
+                model, in_shape=IMAGE_SHAPES[dataset], num_classes=NUM_CLASSES[dataset]
+            )
+    except Exception:  # an estimate only: the real build reports a bad spec in its own words
+        return 0
+    n = sum(p.numel() for p in net.parameters())
+    estimate = n * _PARAM_TRAIN_BYTES
+    check_memory(s.field_path("model"), estimate, f"training the model ({n:,} parameters)")
+    return estimate
+
+
 def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     """Validate ``[activations]`` and build the space and the evaluator."""
     s = Section(table, path)
     representation = s.get_str("representation", "pangaea", choices=REPRESENTATIONS)
     if representation == "pangaea":
-        max_nodes = s.get_int("max_nodes", MAX_NODES, min=1)
-        max_params = s.get_int("max_params", MAX_PARAMS, min=0)
+        max_nodes = s.get_int("max_nodes", MAX_NODES, min=1, max=MAX_GRAPH_NODES)
+        max_params = s.get_int("max_params", MAX_PARAMS, min=0, max=len(PARAM_NAMES))
         space: CafeSpace | PangaeaSpace = PangaeaSpace(max_nodes=max_nodes, max_params=max_params)
     else:
         for key in ("max_nodes", "max_params"):
@@ -124,6 +170,15 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     s.resolved["model"] = model
     train = s.get_table("train")
     s.resolved["train"] = train
+    _check_finite(s.field_path("model"), model)
+    _check_finite(s.field_path("train"), train)
+    epochs = train.get("epochs")
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > MAX_TRAIN_EPOCHS:
+        raise ConfigError(
+            f"{s.field_path('train')}.epochs",
+            f"expected an integer <= {MAX_TRAIN_EPOCHS:,}, got {epochs}",
+        )
+    model_bytes = _model_bytes(s, model, dataset)
     try:
         evaluator = ActivationEvaluator(
             model,
@@ -154,7 +209,14 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     except (DatasetError, ValueError) as exc:
         raise s.error("dataset", str(exc)) from None
     resolved = s.finish()
-    return DomainSetup(space, evaluator, describe=describe, resolved_config=resolved)
+    return DomainSetup(
+        space,
+        evaluator,
+        describe=describe,
+        resolved_config=resolved,
+        worker_bytes=model_bytes,
+        worker_key=s.field_path("model"),
+    )
 
 
 register_domain("activations", build)

@@ -98,13 +98,15 @@ Node = X | Unary | Binary
 
 
 def _stats(node: Node) -> tuple[int, int, int]:
-    """(operator nodes, edges, parameters) of a tree."""
-    if isinstance(node, X):
-        return 0, 1, int(node.param)
-    n, e, p = 1, 1, int(node.param)
-    for c in node.children:
-        cn, ce, cp = _stats(c)
-        n, e, p = n + cn, e + ce, p + cp
+    """(operator nodes, edges, parameters) of a tree; iterative, so any depth works."""
+    n = e = p = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        n += not isinstance(current, X)
+        e += 1  # every node has exactly one outgoing edge
+        p += current.param
+        stack.extend(current.children)
     return n, e, p
 
 

@@ -47,7 +47,32 @@ PARAM_NAMES: tuple[str, ...] = (
     "psi", "omega",
 )  # fmt: skip
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
+# Deepest formula the parser and printers accept (root = depth 1). Genomes of
+# the searched spaces stay below 20; the bound keeps the recursive parser and
+# printers far from Python's recursion limit, and a chain ``x + x + ... + x``
+# counts one level per operator, as its tree does.
+MAX_DEPTH = 100
+MAX_FORMULA_CHARS = 100_000
+
+
+class FormulaError(ValueError):
+    """A formula that cannot be parsed or printed; the message quotes it and
+    says what was expected.
+
+    Example:
+        >>> parse("tanh(x")
+        Traceback (most recent call last):
+        ...
+        evoforge.activations.formula.FormulaError: formula 'tanh(x': expected ')', got end of text
+    """
+
+
+def _quote(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
+
+
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z_0-9]*|[0-9]+(?:\.[0-9]*)?)|([-+*/^(),]))")
+_TRAILING_SPACE = re.compile(r"\s*\Z")
 _CONSTANTS = {"0": "zero", "1": "one"}  # constants the operator sets have, as functions of x
 
 
@@ -59,8 +84,27 @@ def param_name(i: int) -> str:
         'gamma'
     """
     if not 0 <= i < len(PARAM_NAMES):
-        raise ValueError(f"parameter index {i} out of range 0..{len(PARAM_NAMES) - 1}")
+        raise FormulaError(
+            f"parameter index {i} out of range 0..{len(PARAM_NAMES) - 1}: a formula has at "
+            f"most {len(PARAM_NAMES)} parameters (alpha ... omega)"
+        )
     return PARAM_NAMES[i]
+
+
+def _check_printable(node: Node) -> None:
+    """Depth and parameter count within what the printers handle, checked
+    without recursion (a genome built in code may be arbitrarily deep)."""
+    stack, params = [(node, 1)], 0
+    while stack:
+        n, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FormulaError(f"formula nests deeper than {MAX_DEPTH} levels")
+        params += n.param
+        stack.extend((c, depth + 1) for c in n.children)
+    if params > len(PARAM_NAMES):
+        raise FormulaError(
+            f"formula has {params} parameters; at most {len(PARAM_NAMES)} (alpha ... omega)"
+        )
 
 
 def to_text(node: Node) -> str:
@@ -70,6 +114,7 @@ def to_text(node: Node) -> str:
         >>> to_text(Binary("max", Unary("sin", X()), Unary("zero", X(), param=True)))
         'max(sin(x), alpha*zero(x))'
     """
+    _check_printable(node)
     counter = iter(range(len(PARAM_NAMES) + 1))
 
     def rec(n: Node, operand: bool) -> str:
@@ -88,19 +133,24 @@ def to_text(node: Node) -> str:
 
 
 class _Parser:
+    """Precedence climbing over the tokens. Every method returns
+    ``(node, depth)``; ``self.nesting`` counts the open calls so that input
+    nested past `MAX_DEPTH` fails before Python's recursion limit does."""
+
     def __init__(self, text: str):
         self.text = text
+        self.nesting = 0
         self.tokens: list[tuple[str, int]] = []
         pos = 0
         while pos < len(text):
-            if text[pos:].strip() == "":
+            if _TRAILING_SPACE.match(text, pos):  # not text[pos:]: quadratic on long input
                 break
             m = _TOKEN.match(text, pos)
             if m is None:
                 bad = text[pos:].lstrip()[:1]
                 where = len(text) - len(text[pos:].lstrip())
-                raise ValueError(
-                    f"formula {text!r}: unexpected character {bad!r} at position {where}; "
+                raise FormulaError(
+                    f"formula {_quote(text)}: unexpected character {bad!r} at position {where}; "
                     "expected x, an operator name, a parameter name, '(', ')', ',' or + - * / ^"
                 )
             self.tokens.append((m.group(1) or m.group(2), m.start(m.lastindex or 0)))
@@ -111,13 +161,21 @@ class _Parser:
     def peek(self) -> str | None:
         return self.tokens[self.i][0] if self.i < len(self.tokens) else None
 
-    def fail(self, expected: str) -> ValueError:
+    def fail(self, expected: str) -> FormulaError:
         if self.i < len(self.tokens):
             tok, pos = self.tokens[self.i]
-            got = f"{tok!r} at position {pos}"
+            got = f"{_quote(tok)} at position {pos}"
         else:
             got = "end of text"
-        return ValueError(f"formula {self.text!r}: expected {expected}, got {got}")
+        return FormulaError(f"formula {_quote(self.text)}: expected {expected}, got {got}")
+
+    def deeper(self, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise FormulaError(
+                f"formula {_quote(self.text)}: nests deeper than {MAX_DEPTH} levels "
+                "(each operator of a long sum or product counts as one)"
+            )
+        return depth
 
     def take(self, tok: str) -> None:
         if self.peek() != tok:
@@ -126,59 +184,71 @@ class _Parser:
 
     def parse(self) -> Node:
         if not self.tokens:
-            raise ValueError("formula is empty; expected an expression such as 'tanh(x)'")
-        node = self.expr(1)
+            raise FormulaError("formula is empty; expected an expression such as 'tanh(x)'")
+        node, _ = self.expr(1)
         if self.peek() is not None:
             raise self.fail("an infix operator (+ - * / ^) or the end of the formula")
         return node
 
-    def expr(self, min_prec: int) -> Node:
-        left = self.term()
+    def expr(self, min_prec: int) -> tuple[Node, int]:
+        self.nesting += 1
+        self.deeper(self.nesting)
+        left, depth = self.term()
         while (tok := self.peek()) in _PRECEDENCE and _PRECEDENCE[tok] >= min_prec:
             self.i += 1
             prec = _PRECEDENCE[tok]
-            right = self.expr(prec if tok == "^" else prec + 1)
+            right, right_depth = self.expr(prec if tok == "^" else prec + 1)
             left = Binary(INFIX[tok], left, right)
-        return left
+            depth = self.deeper(1 + max(depth, right_depth))
+        self.nesting -= 1
+        return left, depth
 
-    def term(self) -> Node:
+    def term(self) -> tuple[Node, int]:
         tok = self.peek()
         if tok in PARAM_NAMES:
+            if self.n_params >= len(PARAM_NAMES):
+                raise FormulaError(
+                    f"formula {_quote(self.text)}: more than {len(PARAM_NAMES)} parameters; "
+                    "the names alpha ... omega are all used"
+                )
             expected = PARAM_NAMES[self.n_params]
             if tok != expected:
-                raise ValueError(
-                    f"formula {self.text!r}: parameters must be named alpha, beta, gamma, ... "
-                    f"in order of appearance, each once; expected {expected!r}, got {tok!r}"
+                raise FormulaError(
+                    f"formula {_quote(self.text)}: parameters must be named alpha, beta, gamma, "
+                    f"... in order of appearance, each once; expected {expected!r}, got {tok!r}"
                 )
             self.n_params += 1
             self.i += 1
             self.take("*")
-            node = self.atom()
-            return _with_param(node)
+            node, depth = self.atom()
+            return _with_param(node), depth
         return self.atom()
 
-    def atom(self) -> Node:
+    def atom(self) -> tuple[Node, int]:
         tok = self.peek()
         if tok == "(":
             self.i += 1
-            node = self.expr(1)
+            node, depth = self.expr(1)
             self.take(")")
-            return node
+            return node, depth
         if tok == "x":
             self.i += 1
-            return X()
+            return X(), 1
         if tok is not None and tok[0].isdigit():
             if float(tok) not in (0.0, 1.0):
                 raise self.fail("the constant 0 or 1 (other constants are parameters)")
             self.i += 1
-            return Unary(_CONSTANTS["0" if float(tok) == 0.0 else "1"], X())
+            return Unary(_CONSTANTS["0" if float(tok) == 0.0 else "1"], X()), 2
         if tok == "log":
             return self._log_sigmoid()
         if tok is None or not (tok[0].isalpha() or tok[0] == "_"):
             raise self.fail("x, a parameter name, an operator call such as 'tanh(x)' or '('")
         if tok in PARAM_NAMES:
             raise self.fail(f"an operand after '*' (parameter {tok!r} cannot follow one directly)")
-        op = get(tok)
+        try:
+            op = get(tok)
+        except ValueError as error:
+            raise FormulaError(f"formula {_quote(self.text)}: {error}") from None
         self.i += 1
         self.take("(")
         args = [self.expr(1)]
@@ -187,13 +257,16 @@ class _Parser:
             args.append(self.expr(1))
         self.take(")")
         if len(args) != op.arity:
-            raise ValueError(
-                f"formula {self.text!r}: operator {tok!r} takes {op.arity} input(s), "
+            raise FormulaError(
+                f"formula {_quote(self.text)}: operator {tok!r} takes {op.arity} input(s), "
                 f"got {len(args)}"
             )
-        return Unary(tok, args[0]) if op.arity == 1 else Binary(tok, args[0], args[1])
+        depth = self.deeper(1 + max(d for _, d in args))
+        if op.arity == 1:
+            return Unary(tok, args[0][0]), depth
+        return Binary(tok, args[0][0], args[1][0]), depth
 
-    def _log_sigmoid(self) -> Node:
+    def _log_sigmoid(self) -> tuple[Node, int]:
         """``log(sigmoid(e))``, the papers' spelling of ``log_sigmoid(e)``."""
         self.i += 1
         self.take("(")
@@ -202,10 +275,10 @@ class _Parser:
                             "log_abs_eps")  # fmt: skip
         self.i += 1
         self.take("(")
-        inner = self.expr(1)
+        inner, depth = self.expr(1)
         self.take(")")
         self.take(")")
-        return Unary("log_sigmoid", inner)
+        return Unary("log_sigmoid", inner), self.deeper(depth + 1)
 
 
 def _with_param(node: Node) -> Node:
@@ -213,7 +286,8 @@ def _with_param(node: Node) -> Node:
 
 
 def parse(text: str) -> Node:
-    """Parse a formula (see the module docs); ValueError says what is wrong.
+    """Parse a formula (see the module docs); `FormulaError` (a ValueError)
+    says what is wrong, also for formulas too long or deeper than `MAX_DEPTH`.
 
     Example:
         >>> parse("alpha*x - beta*log_sigmoid(gamma*x)").n_params
@@ -221,10 +295,14 @@ def parse(text: str) -> Node:
         >>> parse("tanh(x) +")
         Traceback (most recent call last):
         ...
-        ValueError: formula 'tanh(x) +': expected x, a parameter name, ... got end of text
-    """
+        evoforge.activations.formula.FormulaError: formula 'tanh(x) +': expected x, a parameter name, ... got end of text
+    """  # noqa: E501
     if not isinstance(text, str):
-        raise ValueError(f"formula must be a string, got {type(text).__name__}")
+        raise FormulaError(f"formula must be a string, got {type(text).__name__}")
+    if len(text) > MAX_FORMULA_CHARS:
+        raise FormulaError(
+            f"formula has {len(text):,} characters; at most {MAX_FORMULA_CHARS:,} are read"
+        )
     return _Parser(text).parse()
 
 
@@ -235,6 +313,7 @@ def to_sympy(node: Node) -> sp.Expr:
         >>> to_sympy(parse("alpha*tanh(x)"))
         alpha*tanh(x)
     """
+    _check_printable(node)
     x = sp.Symbol("x", real=True)
     counter = iter(range(len(PARAM_NAMES) + 1))
 
