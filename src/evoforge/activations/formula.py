@@ -40,6 +40,7 @@ import sympy as sp
 
 from evoforge.activations.expr import Binary, Node, Unary, X
 from evoforge.activations.operators import INFIX, OPERATORS, get
+from evoforge.errors import EvoforgeError
 
 PARAM_NAMES: tuple[str, ...] = (
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -50,12 +51,14 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
 # Deepest formula the parser and printers accept (root = depth 1). Genomes of
 # the searched spaces stay below 20; the bound keeps the recursive parser and
 # printers far from Python's recursion limit, and a chain ``x + x + ... + x``
-# counts one level per operator, as its tree does.
-MAX_DEPTH = 100
+# counts one level per operator, as its tree does. The parser's own nesting
+# (brackets and right operands) may reach twice that, as printed formulas do.
+MAX_DEPTH = 64
+_MAX_NESTING = 2 * MAX_DEPTH + 1
 MAX_FORMULA_CHARS = 100_000
 
 
-class FormulaError(ValueError):
+class FormulaError(EvoforgeError, ValueError):
     """A formula that cannot be parsed or printed; the message quotes it and
     says what was expected.
 
@@ -169,8 +172,8 @@ class _Parser:
             got = "end of text"
         return FormulaError(f"formula {_quote(self.text)}: expected {expected}, got {got}")
 
-    def deeper(self, depth: int) -> int:
-        if depth > MAX_DEPTH:
+    def deeper(self, depth: int, limit: int = MAX_DEPTH) -> int:
+        if depth > limit:
             raise FormulaError(
                 f"formula {_quote(self.text)}: nests deeper than {MAX_DEPTH} levels "
                 "(each operator of a long sum or product counts as one)"
@@ -192,7 +195,7 @@ class _Parser:
 
     def expr(self, min_prec: int) -> tuple[Node, int]:
         self.nesting += 1
-        self.deeper(self.nesting)
+        self.deeper(self.nesting, _MAX_NESTING)
         left, depth = self.term()
         while (tok := self.peek()) in _PRECEDENCE and _PRECEDENCE[tok] >= min_prec:
             self.i += 1

@@ -55,6 +55,7 @@ from evoforge.automl_zero.program import (
     fraction_index,
     index_fraction,
 )
+from evoforge.errors import EvoforgeError
 
 _FUNCTION_NAMES = {"setup": 0, "predict": 1, "learn": 2}
 
@@ -107,7 +108,7 @@ def to_text(program: Program, memory: Memory, indent: str = "    ") -> str:
     return "\n".join(lines) + "\n"
 
 
-class ProgramSyntaxError(ValueError):
+class ProgramSyntaxError(EvoforgeError, ValueError):
     """The one error of the program parser: a text that cannot be read or
     does not fit the memory.
 
