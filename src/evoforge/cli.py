@@ -15,6 +15,9 @@ Example:
     $ evoforge export runs/lin --out evolved.py
     $ evoforge datasets
     $ evoforge strategies
+    $ evoforge envs
+    $ evoforge replay runs/cartpole --id 12
+    $ evoforge agent runs/cartpole --episodes 100 --export best.safetensors
 """
 
 from __future__ import annotations
@@ -99,6 +102,21 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "datasets", help="list the datasets found on this machine and how to get the others"
     )
+    commands.add_parser("envs", help="list the RL environments (Atari games, CartPole) here")
+    replay = commands.add_parser(
+        "replay", help="play a stored rl_weights episode again from its recorded seeds"
+    )
+    replay.add_argument("run_dir", type=Path, help="run directory of an rl_weights run")
+    replay.add_argument("--id", type=_positive_int, required=True, help="the row to replay")
+    replay.add_argument("--strip", type=Path, help="also write a PNG strip of its frames")
+    agent = commands.add_parser(
+        "agent", help="an rl_weights run's robust best agent: final evaluation, strip, export"
+    )
+    agent.add_argument("run_dir", type=Path, help="run directory of an rl_weights run")
+    agent.add_argument("--id", type=_positive_int, help="this row instead of the final elite")
+    agent.add_argument("--episodes", type=int, default=100, help="fixed final episodes (100)")
+    agent.add_argument("--strip", type=Path, help="write a PNG strip of one final episode")
+    agent.add_argument("--export", type=Path, help="write the weights as safetensors")
     strategies = commands.add_parser(
         "strategies", help="list the search strategies with their parameters and defaults"
     )
@@ -312,6 +330,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_datasets()
         if args.command == "strategies":
             return _cmd_strategies(args)
+        if args.command in ("envs", "replay", "agent"):
+            from evoforge.weights import atari
+
+            if args.command == "envs":
+                return atari.cli_envs()
+            if args.command == "replay":
+                return atari.cli_replay(args.run_dir, args.id, args.strip)
+            return atari.cli_agent(args.run_dir, args.id, args.episodes, args.strip, args.export)
         result = _cmd_run(args) if args.command == "run" else _cmd_resume(args)
     except EvoforgeError as exc:
         print(f"evoforge: error: {exc}", file=sys.stderr)

@@ -72,6 +72,7 @@ Builder = Callable[[Mapping[str, Any], str, int], DomainSetup]
 _LAZY_MODULES: dict[str, str] = {
     "automl_zero": "evoforge.automl_zero.domain",
     "activations": "evoforge.activations.domain",
+    "rl_weights": "evoforge.weights.atari",
 }
 _BUILDERS: dict[str, Builder] = {}
 _RESERVED = ("run", "search")  # table names the common config already uses

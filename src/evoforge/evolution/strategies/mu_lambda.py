@@ -17,7 +17,9 @@ re-evaluated); the proposal κ = 10, μ = 40, λ = 2,000, max_evaluations = 20
 
 A re-evaluation is a candidate of its own (`Candidate.reevaluation`), stored
 as a row whose ``parent_id`` is the elite and ``mutation`` is ``REEVALUATE``;
-the strategy adds its fitness to the elite's running sum. The generation
+the strategy adds its fitness to the elite's running sum (a failed one,
+with ``error`` set, is left out: the elite is tried again next generation
+while it stays an elite). The generation
 ends when its re-evaluations and its λ offspring have all been told. Ties in
 "best" go to the lower id (elites before their offspring). The population (for
 progress and hurdles) shows each parent with its mean fitness.
@@ -176,8 +178,13 @@ class MuLambda(Strategy):
         left: list[Individual] = []
         for ind in individuals:
             if ind.mutation == REEVALUATE:
-                self._sum[ind.parent_id] += ind.evaluation.fitness  # type: ignore[index]
-                self._count[ind.parent_id] += 1  # type: ignore[index]
+                # A failed re-evaluation (a dead worker, a time limit) says
+                # nothing about the elite's genome, which scored before: it is
+                # left out of the mean rather than sinking the elite for good
+                # (the engine's failure fitness is -inf).
+                if ind.evaluation.error is None:
+                    self._sum[ind.parent_id] += ind.evaluation.fitness  # type: ignore[index]
+                    self._count[ind.parent_id] += 1  # type: ignore[index]
             else:
                 self._offspring.append(ind)
                 self._sum[ind.id] = ind.evaluation.fitness
