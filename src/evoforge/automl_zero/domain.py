@@ -293,8 +293,9 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     for name in randomize:
         if not components[COMPONENTS.index(name)][0]:
             raise s.error("randomize", f"{name!r} has no allowed ops ({name}.ops) to draw from")
-    outside = s.get_str("initial_program_outside_space", "refuse", choices=OUTSIDE_SPACE)
     if isinstance(initial, Program):
+        # Read only here, so that the resolved config of other runs omits it.
+        outside = s.get_str("initial_program_outside_space", "refuse", choices=OUTSIDE_SPACE)
         if outside == "refuse":
             _check_in_space(s, initial, components, randomize, memory.features)
     elif "initial_program_outside_space" in s.data:
