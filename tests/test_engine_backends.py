@@ -4,6 +4,7 @@ FEC's batch path."""
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -300,7 +301,8 @@ def test_a_failing_batch_is_scored_one_by_one():
     for k in range(4):
         backend.submit(k, k, Budget())
     got = {k: (e.fitness, e.error) for k, e, _ in backend.results()}
-    assert got == {0: (0.0, None), 1: (1.0, None), 2: (2.0, None), 3: (0.0, "ValueError: three")}
+    failed = (-math.inf, "ValueError: three")
+    assert got == {0: (0.0, None), 1: (1.0, None), 2: (2.0, None), 3: failed}
 
 
 # -- Ray -------------------------------------------------------------------------

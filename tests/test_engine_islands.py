@@ -10,6 +10,7 @@ import pytest
 import toy_domain  # registers the "toy" domain
 from evoforge.cli import main
 from evoforge.config import ConfigError, parse_config
+from evoforge.domains import get_builder
 from evoforge.evolution.archipelago import plan_islands
 from evoforge.evolution.islands import Island, IslandSpec, Request
 from evoforge.evolution.run import Run
@@ -94,7 +95,7 @@ def test_island_uploads_half_and_immigrants_take_those_slots():
 
 def test_serial_islands_migrate_keep_their_sizes_and_store_everything(tmp_path, capsys):
     cfg = config(islands={"population_size": [10, 30]})
-    plans = plan_islands(cfg, None)
+    plans = plan_islands(cfg, None, get_builder)
     sizes = [p.population_size for p in plans]
     assert all(10 <= s <= 30 for s in sizes) and len(set(sizes)) > 1
     result = Run.create(tmp_path / "a", cfg).run()
@@ -163,7 +164,7 @@ def test_families_and_vary_give_each_island_its_domain(tmp_path):
             "vary": {"toy.sleep": [0.0, 1e-6]},
         },
     )
-    plans = plan_islands(cfg, None)
+    plans = plan_islands(cfg, None, get_builder)
     assert [p.overrides["toy.fail_prefix"] for p in plans] == ["1", "0", "1"]
     assert all(0.0 <= p.overrides["toy.sleep"] <= 1e-6 for p in plans)
     assert [p.setup.evaluator.fail_prefix for p in plans] == ["1", "0", "1"]

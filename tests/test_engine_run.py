@@ -3,6 +3,7 @@ conditions, hurdles and errors (backends: test_engine_backends.py)."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import tomllib
 
@@ -144,7 +145,9 @@ def test_evaluation_errors_do_not_stop_the_run(tmp_path):
     r = Run.create(tmp_path / "r", config(300, toy={"fail_prefix": "1"})).run()
     assert r.n_individuals == 300
     errors = [row for row in rows(tmp_path / "r") if row[10] is not None]
-    assert errors and all(row[10] == "ValueError: toy failure" and row[4] == 0.0 for row in errors)
+    assert errors and all(
+        row[10] == "ValueError: toy failure" and row[4] == -math.inf for row in errors
+    )
 
 
 def test_fec_is_turned_off_for_evaluators_without_fingerprint(tmp_path):

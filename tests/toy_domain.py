@@ -17,6 +17,9 @@ children); ``noise = sigma`` adds seeded Gaussian noise to every score (no
 fingerprint: re-evaluations differ), for strategies that re-evaluate.
 ``lamarckian = true`` gives an evaluator that keeps an artefact per
 individual (a counter inherited from the first parent, plus one).
+``shift = c`` adds ``c`` to every fitness (and per-task score): with a
+negative shift every valid fitness is negative, as game returns or negative
+losses are, to check that failures (-inf) still lose every comparison.
 
 Importing this module registers the domain as ``"toy"``; subprocesses get it
 through ``run.plugins = ["toy_domain"]`` with ``tests/`` on ``PYTHONPATH``.
@@ -87,7 +90,9 @@ class OneMax:
         crash_once_file: str | None = None,
         hang_prefix: str | None = None,
         context_file: str | None = None,
+        shift: float = 0.0,
     ) -> None:
+        self.shift = shift
         self.half = length // 2
         self.rest = length - self.half
         self.sleep = sleep
@@ -120,10 +125,12 @@ class OneMax:
             raise ValueError("toy failure")
         if self.hang_prefix is not None and genome.startswith(self.hang_prefix):
             time.sleep(3600)
-        first = genome[: self.half].count("1") / self.half
+        first = genome[: self.half].count("1") / self.half + self.shift
         if budget.hurdle is not None and first < budget.hurdle:
-            return Evaluation(first / 2, per_task=(first,), cost=self.half, early_stopped=True)
-        second = genome[self.half :].count("1") / self.rest
+            return Evaluation(
+                first / 2 + self.shift / 2, per_task=(first,), cost=self.half, early_stopped=True
+            )
+        second = genome[self.half :].count("1") / self.rest + self.shift
         return Evaluation((first + second) / 2, per_task=(first, second), cost=len(genome))
 
 
@@ -203,6 +210,7 @@ def build_toy(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         "crash_once_file": s.get_str("crash_once_file", None),
         "hang_prefix": s.get_str("hang_prefix", None),
         "context_file": s.get_str("context_file", None),
+        "shift": s.get_float("shift", 0.0),
     }
     resolved = s.finish()
     if batched:

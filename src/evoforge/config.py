@@ -19,10 +19,11 @@ Example:
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,6 @@ from typing import Any
 import tomli_w
 
 from evoforge.errors import EvoforgeError
-from evoforge.evolution.fec import DEFAULT_CAPACITY
 
 BACKEND_NAMES = ("serial", "processes", "ray")
 
@@ -286,12 +286,17 @@ class RunConfig:
     chunk_size: int | str = "auto"
 
 
+#: Entries the functional-equivalence cache keeps by default (the engine's
+#: `evoforge.evolution.fec` takes its default from here: config sits below it).
+FEC_CAPACITY = 100_000
+
+
 @dataclass(frozen=True)
 class FecConfig:
     """``[search.fec]``: the functional-equivalence cache."""
 
     enabled: bool = True
-    capacity: int = DEFAULT_CAPACITY
+    capacity: int = FEC_CAPACITY
 
 
 @dataclass(frozen=True)
@@ -435,14 +440,34 @@ def _chunk_size(s: Section) -> int | str:
     return s._keep("chunk_size", value)
 
 
-def _parse_search(s: Section, plugins: Sequence[str] = ()) -> SearchConfig:
-    # The strategy's own keys come from its declared parameters, read by the
-    # strategy registry with this module's Section. Imported here, not at the
-    # top: the registry builds on this module, and config stays importable
-    # without the engine.
-    from evoforge.evolution.strategies.registry import parse_strategy
+# The strategy's own keys of [search] are declared by the strategies, which
+# live in the engine, a layer above this module: the engine's registry installs
+# its reader here when it is imported (`set_strategy_reader`), so config never
+# refers to the engine. Parsing a config before anything imported the engine
+# loads the module that provides the built-in strategies, by name, as
+# `evoforge.domains` loads a built-in domain.
+StrategyReader = Callable[["Section", str, Sequence[str]], tuple[str, dict[str, Any]]]
+STRATEGY_PROVIDER = "evoforge.evolution.strategies"
+_strategy_reader: StrategyReader | None = None
 
-    strategy, params = parse_strategy(s, SearchConfig.strategy, plugins)
+
+def set_strategy_reader(reader: StrategyReader) -> None:
+    """Install ``reader(section, default, plugins) -> (name, params)``, which
+    validates ``[search].strategy`` and that strategy's declared keys (the
+    engine's strategy registry installs its ``parse_strategy``)."""
+    global _strategy_reader
+    _strategy_reader = reader
+
+
+def _read_strategy(s: Section, plugins: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    if _strategy_reader is None:
+        importlib.import_module(STRATEGY_PROVIDER)  # it calls set_strategy_reader
+    assert _strategy_reader is not None, f"{STRATEGY_PROVIDER} set no strategy reader"
+    return _strategy_reader(s, SearchConfig.strategy, plugins)
+
+
+def _parse_search(s: Section, plugins: Sequence[str] = ()) -> SearchConfig:
+    strategy, params = _read_strategy(s, plugins)
     size = params.get("population_size", SearchConfig.population_size)
     tournament = params.get("tournament_size", min(SearchConfig.tournament_size, size))
     mutation_prob = params.get("mutation_prob", SearchConfig.mutation_prob)

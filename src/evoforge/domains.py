@@ -22,49 +22,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.machinery
-import importlib.util
-import sys
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from evoforge.config import ConfigError, ExperimentConfig, check_memory
-from evoforge.evolution.space import Evaluator, SearchSpace
-
-
-@dataclass
-class DomainSetup:
-    """What a domain builder returns.
-
-    - ``space``, ``evaluator``: the seams the engine drives.
-    - ``selector``: optional ``genome -> float``, e.g. fitness on held-out
-      "select" tasks, called whenever the best search fitness improves.
-    - ``describe``: optional ``genome -> str``, a short human summary written
-      into ``best.txt``'s header (e.g. "12 instructions, 5 effective").
-    - ``resolved_config``: the domain table with every default filled in,
-      saved in the run's ``config.toml`` (``Section.finish()`` returns it).
-    - ``fitness_range``: optional (low, high) that every search and select
-      fitness lies in; `build_domain` refuses ``stop_fitness`` and
-      ``stop_select_fitness`` outside it, which could never stop a run.
-    - ``worker_bytes``: estimated memory of one copy of the evaluator (and
-      selector), held by every worker; ``genome_bytes``: of one genome at its
-      largest, held by every population member. With them `build_domain`
-      refuses a run that cannot fit in memory before anything is written;
-      each is paired with the config key to name (``*_key``).
-    """
-
-    space: SearchSpace
-    evaluator: Evaluator
-    selector: Callable[[Any], float] | None = None
-    describe: Callable[[Any], str] | None = None
-    resolved_config: Mapping[str, Any] | None = None
-    fitness_range: tuple[float, float] | None = None
-    worker_bytes: int = 0
-    worker_key: str = ""
-    genome_bytes: int = 0
-    genome_key: str = ""
-
+from evoforge.evolution.domain_source import DomainSource, set_domain_source
+from evoforge.evolution.space import DomainSetup  # the engine's seam, re-exported
+from evoforge.plugins import import_plugins  # one loader for domains and strategies
 
 Builder = Callable[[Mapping[str, Any], str, int], DomainSetup]
 
@@ -88,65 +52,6 @@ def register_domain(name: str, builder: Builder) -> None:
 def available_domains() -> list[str]:
     """Names a config may use (registered or importable on demand)."""
     return sorted(set(_BUILDERS) | set(_LAZY_MODULES))
-
-
-def _find_module(name: str) -> bool:
-    """Whether ``name`` is an installed module, found without importing it or
-    its parent packages (a dotted name is looked up level by level)."""
-    parts = name.split(".")
-    try:
-        spec = importlib.util.find_spec(parts[0])  # a top-level name imports nothing
-        for depth in range(1, len(parts)):
-            if spec is None or spec.submodule_search_locations is None:
-                return False
-            dotted = ".".join(parts[: depth + 1])
-            if ".".join(parts[:depth]) in sys.modules:  # already imported: ask normally
-                spec = importlib.util.find_spec(dotted)
-            else:
-                spec = importlib.machinery.PathFinder.find_spec(
-                    dotted, list(spec.submodule_search_locations)
-                )
-    except (ImportError, ValueError):
-        return False
-    return spec is not None
-
-
-def import_plugins(modules: Iterable[str]) -> None:
-    """Import ``run.plugins`` modules so that they register their domains.
-
-    A run directory's ``config.toml`` may come from someone else and names
-    these modules, so only installed, importable module names are accepted:
-    an empty name, a file path or a name `importlib.util.find_spec` cannot
-    find is refused with `ConfigError` before anything is imported.
-
-    Example:
-        >>> import_plugins(["json"])
-        >>> import_plugins(["/tmp/evil.py"])
-        Traceback (most recent call last):
-        ...
-        evoforge.config.ConfigError: run.plugins[0]: expected an installed module name such as 'my_package.domains', got '/tmp/evil.py'
-    """  # noqa: E501
-    modules = list(modules)
-    for i, module in enumerate(modules):
-        path = f"run.plugins[{i}]"
-        if not isinstance(module, str) or not all(
-            part.isidentifier() for part in module.split(".")
-        ):
-            raise ConfigError(
-                path,
-                f"expected an installed module name such as 'my_package.domains', got {module!r}",
-            )
-        if not _find_module(module):
-            raise ConfigError(
-                path,
-                f"no installed module named {module!r} (plugins must be importable "
-                "modules, e.g. installed with pip)",
-            )
-    for i, module in enumerate(modules):
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise ConfigError(f"run.plugins[{i}]", f"cannot import {module!r}: {exc}") from None
 
 
 def get_builder(name: str) -> Builder:
@@ -177,6 +82,10 @@ def build_domain(config: ExperimentConfig) -> DomainSetup:
         return setup
     except ConfigError as exc:
         raise exc.with_source(config.source) from None
+
+
+# The engine builds domains through this registry without importing it.
+set_domain_source(DomainSource(build=build_domain, builder=get_builder))
 
 
 # What the engine keeps per population member besides its genome (the

@@ -16,6 +16,7 @@ Example:
 """
 
 from evoforge.evolution.space import (
+    FAILED_FITNESS,
     MIN_FITNESS,
     Budget,
     Evaluation,
@@ -26,6 +27,7 @@ from evoforge.evolution.space import (
 )
 
 __all__ = [
+    "FAILED_FITNESS",
     "MIN_FITNESS",
     "Budget",
     "Evaluation",

@@ -30,7 +30,7 @@ builder; all draws are seeded, so a resumed run rebuilds the same islands.
 Example:
     >>> import tempfile
     >>> from evoforge.config import parse_config
-    >>> from evoforge.domains import DomainSetup
+    >>> from evoforge.evolution.space import DomainSetup
     >>> from evoforge.evolution.run import Run
     >>> from evoforge.evolution.space import Evaluation
     >>> class Ints:
@@ -54,18 +54,18 @@ import copy
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from evoforge.config import ConfigError, ExperimentConfig, set_dotted
-from evoforge.domains import DomainSetup, get_builder
+from evoforge.evolution.domain_source import Builder
 from evoforge.evolution.island_backends import Died, IslandBackend
 from evoforge.evolution.islands import Chunk, IslandSpec, Migrant, Request
 from evoforge.evolution.pacing import Pacer
-from evoforge.evolution.space import Evaluation, Individual
+from evoforge.evolution.space import DomainSetup, Evaluation, Individual
 from evoforge.evolution.store import RunStore
 
 if TYPE_CHECKING:
@@ -92,8 +92,11 @@ class IslandPlan:
     setup: DomainSetup
 
 
-def plan_islands(config: ExperimentConfig, base: DomainSetup) -> list[IslandPlan]:
-    """Draw each island's P and overrides (seeded) and build its domain.
+def plan_islands(
+    config: ExperimentConfig, base: DomainSetup, builder: Callable[[str], Builder]
+) -> list[IslandPlan]:
+    """Draw each island's P and overrides (seeded) and build its domain with
+    ``builder(config.run.domain)`` (the domain registry's `get_builder`).
 
     Islands without overrides share ``base``. A bad override raises
     `ConfigError` naming the island.
@@ -113,13 +116,16 @@ def plan_islands(config: ExperimentConfig, base: DomainSetup) -> list[IslandPlan
                 overrides[key] = int(rng.integers(low, high + 1))
             else:
                 overrides[key] = float(rng.uniform(low, high))
-        setup = base if not overrides else _island_setup(config, index, overrides)
+        setup = base if not overrides else _island_setup(config, index, overrides, builder)
         plans.append(IslandPlan(index, size, overrides, setup))
     return plans
 
 
 def _island_setup(
-    config: ExperimentConfig, index: int, overrides: Mapping[str, Any]
+    config: ExperimentConfig,
+    index: int,
+    overrides: Mapping[str, Any],
+    builder: Callable[[str], Builder],
 ) -> DomainSetup:
     domain = config.run.domain
     table = {domain: copy.deepcopy(config.domain)}
@@ -130,7 +136,7 @@ def _island_setup(
             ).with_source(config.source)
         set_dotted(table, key, value)
     try:
-        return get_builder(domain)(table[domain], domain, config.run.seed)
+        return builder(domain)(table[domain], domain, config.run.seed)
     except ConfigError as exc:
         raise ConfigError(
             "search.islands", f"island {index} (overrides {overrides}): {exc}", config.source
@@ -371,7 +377,7 @@ class Archipelago:
             run.errors += len(rows) - columns[10].count(None)
             if max(columns[4]) > run._best_fitness:
                 for row in stored:  # in order: each new best is announced
-                    if row[4] > run._best_fitness:
+                    if row[10] is None and row[4] > run._best_fitness:  # not a failure
                         run._new_best(self._individual(row, run))
             run.n = first_global + len(rows) - 1
             run.store.add_rows(stored)

@@ -50,7 +50,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from evoforge.evolution.space import (
-    MIN_FITNESS,
+    FAILED_FITNESS,
     BatchEvaluator,
     Budget,
     ContextualEvaluator,
@@ -81,12 +81,12 @@ FLUSH_SECONDS = 0.02
 
 def safe_evaluate(evaluator: Evaluator, genome: Any, budget: Budget) -> Evaluation:
     """``evaluator.evaluate`` that turns exceptions and non-finite fitness into
-    a minimum-fitness evaluation with ``error`` set (degenerate candidates must
-    never stop a run)."""
+    a failed evaluation: `FAILED_FITNESS` (-inf) with ``error`` set
+    (degenerate candidates must never stop a run)."""
     try:
         result = evaluator.evaluate(genome, budget)
     except Exception as exc:
-        return Evaluation(fitness=MIN_FITNESS, error=f"{type(exc).__name__}: {exc}")
+        return Evaluation(fitness=FAILED_FITNESS, error=f"{type(exc).__name__}: {exc}")
     return _finite(result)
 
 
@@ -94,7 +94,7 @@ def _finite(result: Evaluation) -> Evaluation:
     if math.isfinite(result.fitness):
         return result
     return Evaluation(
-        fitness=MIN_FITNESS,
+        fitness=FAILED_FITNESS,
         per_task=result.per_task,
         cost=result.cost,
         fingerprint=result.fingerprint,
@@ -563,7 +563,7 @@ class ProcessBackend(Backend):
             for i in range(chunk.received, len(chunk.keys)):
                 key = chunk.keys[i]
                 if chunk.id == chunk_id and item in (-1, i):
-                    out.append((key, Evaluation(MIN_FITNESS, error=reason), worker.index))
+                    out.append((key, Evaluation(FAILED_FITNESS, error=reason), worker.index))
                 else:
                     requeue.append((key, chunk.genomes[i], chunk.budgets[i]))
         worker.chunks.clear()

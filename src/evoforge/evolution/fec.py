@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from evoforge.config import FEC_CAPACITY
 from evoforge.evolution.space import (
     NO_BUDGET,
     BatchEvaluator,
@@ -43,7 +44,7 @@ from evoforge.evolution.space import (
 # Stands in the cache for a miss whose batch has not been evaluated yet.
 _PENDING = Evaluation(float("nan"))
 
-DEFAULT_CAPACITY = 100_000
+DEFAULT_CAPACITY = FEC_CAPACITY  # the config's default, defined there (config is below us)
 
 _U64 = 1 << 64
 _I64_MIN = -(1 << 63)

@@ -9,6 +9,11 @@ AutoML-Zero: after the first tasks). The percentile uses numpy's default
 ``u[0] <= ... <= u[m-1]`` and ``h = (m - 1) * q / 100``, it is
 ``u[floor(h)] + (h - floor(h)) * (u[floor(h) + 1] - u[floor(h)])``.
 
+Failed members (fitness -inf, see `FAILED_FITNESS`; any non-finite value)
+count toward the population's size but not among its values: a percentile
+over -inf values is -inf or NaN (``np.percentile([-inf, -inf, 1, 2], 25)`` is
+NaN), which would let every candidate through or none.
+
 `Hurdle.threshold` computes it from scratch with numpy; `Hurdle.update` keeps
 it incrementally (O(log n) per population change), which is what the driver
 uses so that the per-individual cost stays well under a microsecond or two.
@@ -22,6 +27,8 @@ Example:
     >>> h.update(joined=[0.1, 0.2, 0.2, 0.9], left=[])
     >>> h.value
     0.2
+    >>> h.threshold([-math.inf, -math.inf, 1.0, 2.0])  # failures are not values
+    1.5
 """
 
 from __future__ import annotations
@@ -52,26 +59,33 @@ class Hurdle:
         """The hurdle for this population, computed from scratch (no state used)."""
         if len(population_fitnesses) < self.min_population:
             return None
-        unique = np.unique(np.asarray(population_fitnesses, dtype=np.float64))
+        values = np.asarray(population_fitnesses, dtype=np.float64)
+        unique = np.unique(values[np.isfinite(values)])
+        if not unique.size:
+            return None
         return float(np.percentile(unique, self.percentile, method="linear"))
 
     def update(self, joined: Iterable[float], left: Iterable[float]) -> None:
         """Account for fitnesses that joined and left the population (joined first)."""
-        counts, unique = self._counts, self._unique
+        counts, unique, finite = self._counts, self._unique, math.isfinite
         for f in joined:
+            self._size += 1
+            if not finite(f):
+                continue
             n = counts.get(f, 0)
             if n == 0:
                 bisect.insort(unique, f)
             counts[f] = n + 1
-            self._size += 1
         for f in left:
+            self._size -= 1
+            if not finite(f):
+                continue
             n = counts[f] - 1
             if n == 0:
                 del counts[f]
                 del unique[bisect.bisect_left(unique, f)]
             else:
                 counts[f] = n
-            self._size -= 1
         self._stale = True
 
     def reset(self, population_fitnesses: Iterable[float]) -> None:

@@ -45,7 +45,7 @@ from evoforge.evolution.backends import (
     safe_evaluate,
     safe_evaluate_batch,
 )
-from evoforge.evolution.space import MIN_FITNESS, Budget, EvalContext, Evaluation, Evaluator
+from evoforge.evolution.space import FAILED_FITNESS, Budget, EvalContext, Evaluation, Evaluator
 
 #: Assumed cost of one Ray actor call (scheduling, object store), seconds.
 RAY_ROUND_TRIP = 1e-3
@@ -220,7 +220,7 @@ class RayBackend(Backend):
         requeue: list[tuple[int, Any, Budget]] = []
         head = calls.popleft()
         if len(head.keys) == 1:
-            out.append((head.keys[0], Evaluation(MIN_FITNESS, error=reason), index))
+            out.append((head.keys[0], Evaluation(FAILED_FITNESS, error=reason), index))
             self._single.discard(head.keys[0])
         else:
             self._single.update(head.keys)

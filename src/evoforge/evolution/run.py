@@ -14,7 +14,7 @@ same individuals as an uninterrupted one.
 Example:
     >>> import tempfile
     >>> from evoforge.config import parse_config
-    >>> from evoforge.domains import DomainSetup
+    >>> from evoforge.evolution.space import DomainSetup
     >>> from evoforge.evolution.space import Evaluation
     >>> class Ints:  # genomes are ints
     ...     def initial(self, rng): return int(rng.integers(100))
@@ -51,11 +51,11 @@ from typing import Any
 import numpy as np
 
 from evoforge.config import ConfigError, ExperimentConfig, load_config
-from evoforge.domains import DomainSetup, build_domain
 from evoforge.errors import RunDirError
 from evoforge.evolution.archipelago import Archipelago, IslandPlan, plan_islands
 from evoforge.evolution.artefacts import ARTEFACT_DIR, ArtefactStore, Inheritance, JobEvaluator
 from evoforge.evolution.backends import Backend, is_batched, make_backend
+from evoforge.evolution.domain_source import domain_source
 from evoforge.evolution.fec import CachedEvaluator
 from evoforge.evolution.hurdles import Hurdle
 from evoforge.evolution.island_backends import IslandBackend, make_island_backend
@@ -65,6 +65,7 @@ from evoforge.evolution.progress import NullProgress, Progress, Snapshot
 from evoforge.evolution.space import (
     ArtefactEvaluator,
     Budget,
+    DomainSetup,
     Evaluator,
     Fingerprinter,
     Individual,
@@ -380,6 +381,13 @@ def _state_problem(state: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _median(fitness: list[float]) -> float | None:
+    """The median of the population's valid members (failures are -inf, which
+    would drag the median to -inf or, beside +inf, NaN); None if there are none."""
+    valid = [f for f in fitness if math.isfinite(f)]
+    return float(np.median(valid)) if valid else None
+
+
 class Run:
     """One search in one run directory. Make it with `create` or `resume`,
     then call `run` once.
@@ -470,7 +478,7 @@ class Run:
         run_dir = Path(run_dir)
         _check_empty(run_dir)
         if setup is None:
-            setup = build_domain(config)
+            setup = domain_source().build(config)
         config = _without_unusable_fec(config, setup)
         try:  # e.g. a strategy that needs crossover on a space without it
             make_strategy(
@@ -493,7 +501,11 @@ class Run:
                 " which island runs do not carry between islands: use one population",
                 config.source,
             )
-        islands = plan_islands(config, setup) if config.search.islands.count else None
+        islands = (
+            plan_islands(config, setup, domain_source().builder)
+            if config.search.islands.count
+            else None
+        )
         created = _make_dirs(run_dir)
         lock: RunLock | None = None
         store: RunStore | None = None
@@ -609,8 +621,12 @@ class Run:
         config_path, store_path = run_dir / CONFIG_FILE, run_dir / STORE_FILE
         overrides = {} if max_individuals is None else {"run.max_individuals": max_individuals}
         config = load_config(config_path, overrides)
-        setup = build_domain(config)
-        islands = plan_islands(config, setup) if config.search.islands.count else None
+        setup = domain_source().build(config)
+        islands = (
+            plan_islands(config, setup, domain_source().builder)
+            if config.search.islands.count
+            else None
+        )
         store = RunStore.open(store_path)
         try:
             resolved = _resolved_table(config, setup)
@@ -794,7 +810,7 @@ class Run:
                 else None
             ),
             best_fitness=None if self.best is None else self.best.fitness,
-            median_fitness=float(np.median(fitness)) if fitness else None,
+            median_fitness=_median(fitness),
             best_select=self.max_select,
             status=status,
         )
@@ -1029,8 +1045,8 @@ class Run:
                     if ev.early_stopped:
                         self.early_stopped += 1
                     if ev.error is not None:
-                        self.errors += 1
-                    if ev.fitness > self._best_fitness:
+                        self.errors += 1  # a failure is never the best, whatever the signs
+                    elif ev.fitness > self._best_fitness:
                         self._new_best(ind)
                 self._busy = False
 

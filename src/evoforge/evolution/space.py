@@ -14,13 +14,25 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+#: The fitness the engine gives an evaluation that failed (an exception, a
+#: non-finite score, a time limit, a dead worker): below every real fitness
+#: whatever its sign, so a failure loses every comparison, never enters a
+#: population against a valid individual and never becomes the best, and a
+#: domain whose fitness is negative (game returns, negative losses) needs no
+#: shifting. The `Evaluation.error` field is what marks a failure.
+FAILED_FITNESS = -math.inf
+#: The floor of domains whose fitness lies in [0, 1] (AutoML-Zero's kMinFitness,
+#: the activation searches): they may return it with an ``error`` of their own.
+#: A domain's floor must be no higher than its valid fitnesses; the engine's
+#: failures use `FAILED_FITNESS`.
 MIN_FITNESS = 0.0
 
 #: The ``mutation`` of a re-evaluation: the row scores individual ``parent_id``'s
@@ -50,7 +62,8 @@ class Evaluation:
     ``cost`` is counted in work units (for AutoML-Zero: training steps), so
     budgets do not depend on the machine. ``fingerprint`` identifies the
     genome's behaviour for the functional-equivalence cache; ``error`` names
-    why a degenerate candidate got the minimum fitness.
+    why a degenerate candidate failed (the engine then gives it
+    `FAILED_FITNESS`; a domain may give its own floor instead).
     """
 
     fitness: float
@@ -250,3 +263,36 @@ class ArtefactEvaluator(Protocol):
     def evaluate(self, genome: Any, budget: Budget = NO_BUDGET) -> Evaluation: ...
 
     def evaluate_job(self, job: Job, budget: Budget = NO_BUDGET) -> Evaluation: ...
+
+
+@dataclass
+class DomainSetup:
+    """What a domain builder returns.
+
+    - ``space``, ``evaluator``: the seams the engine drives.
+    - ``selector``: optional ``genome -> float``, e.g. fitness on held-out
+      "select" tasks, called whenever the best search fitness improves.
+    - ``describe``: optional ``genome -> str``, a short human summary written
+      into ``best.txt``'s header (e.g. "12 instructions, 5 effective").
+    - ``resolved_config``: the domain table with every default filled in,
+      saved in the run's ``config.toml`` (``Section.finish()`` returns it).
+    - ``fitness_range``: optional (low, high) that every search and select
+      fitness lies in; `evoforge.domains.build_domain` refuses ``stop_fitness`` and
+      ``stop_select_fitness`` outside it, which could never stop a run.
+    - ``worker_bytes``: estimated memory of one copy of the evaluator (and
+      selector), held by every worker; ``genome_bytes``: of one genome at its
+      largest, held by every population member. With them `evoforge.domains.build_domain`
+      refuses a run that cannot fit in memory before anything is written;
+      each is paired with the config key to name (``*_key``).
+    """
+
+    space: SearchSpace
+    evaluator: Evaluator
+    selector: Callable[[Any], float] | None = None
+    describe: Callable[[Any], str] | None = None
+    resolved_config: Mapping[str, Any] | None = None
+    fitness_range: tuple[float, float] | None = None
+    worker_bytes: int = 0
+    worker_key: str = ""
+    genome_bytes: int = 0
+    genome_key: str = ""

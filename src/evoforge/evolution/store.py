@@ -524,7 +524,9 @@ class RunStore:
         """Counts over all stored individuals."""
         row = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(fec_hit), 0), COALESCE(SUM(early_stopped), 0),"
-            " COALESCE(SUM(error IS NOT NULL), 0), COALESCE(SUM(cost), 0), MAX(fitness)"
+            " COALESCE(SUM(error IS NOT NULL), 0), COALESCE(SUM(cost), 0),"
+            # failures (error set) are worse than any valid row, whatever its sign
+            " MAX(CASE WHEN error IS NULL THEN fitness END)"
             " FROM individuals"
         ).fetchone()
         keys = ("individuals", "fec_hits", "early_stopped", "errors", "cost", "best_fitness")

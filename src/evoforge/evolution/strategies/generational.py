@@ -60,9 +60,16 @@ def softmax(values: Sequence[float], temperature: float = 1.0) -> np.ndarray:
         [0.5, 0.5]
         >>> bool(softmax([1.0, 0.0], temperature=0.01)[0] > 0.99)
         True
+        >>> softmax([-np.inf, -5.0]).tolist()  # a failure is never drawn
+        [0.0, 1.0]
+        >>> softmax([-np.inf, -np.inf]).tolist()  # all failed: uniform, not NaN
+        [0.5, 0.5]
     """
     v = np.asarray(values, dtype=np.float64) / temperature
-    e = np.exp(v - v.max())
+    top = v.max()
+    if top == -np.inf:
+        return np.full(len(v), 1.0 / len(v))
+    e = np.exp(v - top)
     return e / e.sum()
 
 

@@ -24,9 +24,10 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from evoforge.config import ConfigError, Section
+from evoforge.config import ConfigError, Section, set_strategy_reader
 from evoforge.evolution.strategies.base import Strategy
 from evoforge.evolution.strategies.params import InvalidParam, read_params
+from evoforge.plugins import import_plugins as load_plugins
 
 #: name -> class, in registration order (built-ins first).
 STRATEGIES: dict[str, type[Strategy]] = {}
@@ -52,12 +53,9 @@ def available_strategies() -> list[str]:
 
 
 def import_plugins(plugins: Iterable[str]) -> None:
-    """Import ``run.plugins`` modules so that they register their strategies."""
-    # One plugin loader for domains and strategies (its checks and messages);
-    # imported when needed, so the engine does not load the domain registry.
-    from evoforge.domains import import_plugins as load
-
-    load(plugins)
+    """Import ``run.plugins`` modules so that they register their strategies
+    (the loader domains use too: `evoforge.plugins.import_plugins`)."""
+    load_plugins(plugins)
 
 
 def get_strategy(name: str, plugins: Iterable[str] = ()) -> type[Strategy]:
@@ -106,6 +104,11 @@ def parse_strategy(
             names = f"{names} or {users[-1]!r}" if names else repr(users[-1])
             raise s.error(key, f"only used by strategy {names}, not {name!r}")
     return name, params
+
+
+# Config validation reads [search] through this registry (config sits below
+# the engine, so the engine installs the reader).
+set_strategy_reader(parse_strategy)
 
 
 def make_strategy(name: str, space: Any, rng: Any, **params: Any) -> Strategy:
