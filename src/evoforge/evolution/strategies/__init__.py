@@ -22,6 +22,7 @@ from evoforge.evolution.strategies.base import (
     PopulationDelta,
     Strategy,
 )
+from evoforge.evolution.strategies.categorical_nes import CategoricalNES
 from evoforge.evolution.strategies.exhaustive import Exhaustive
 from evoforge.evolution.strategies.generational import SoftmaxGA
 from evoforge.evolution.strategies.mu_lambda import MuLambda
@@ -42,11 +43,13 @@ from evoforge.evolution.strategies.state import decode_state, encode_state
 
 for _cls in (RegularizedEvolution, RandomSearch, RandomWalk, SoftmaxGA, Exhaustive, MuLambda):
     register_strategy(_cls)
+register_strategy(CategoricalNES)
 
 __all__ = [
     "NO_CHANGE",
     "STRATEGIES",
     "Candidate",
+    "CategoricalNES",
     "Exhaustive",
     "InvalidParam",
     "MuLambda",
