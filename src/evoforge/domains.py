@@ -36,6 +36,7 @@ Builder = Callable[[Mapping[str, Any], str, int], DomainSetup]
 _LAZY_MODULES: dict[str, str] = {
     "automl_zero": "evoforge.automl_zero.domain",
     "activations": "evoforge.activations.domain",
+    "learning_rules": "evoforge.learning_rules.domain",
     "rl_weights": "evoforge.weights.atari",
 }
 _BUILDERS: dict[str, Builder] = {}

@@ -23,6 +23,7 @@ from evoforge.evolution.strategies.base import (
     Strategy,
 )
 from evoforge.evolution.strategies.categorical_nes import CategoricalNES
+from evoforge.evolution.strategies.elite_pool import ElitePool
 from evoforge.evolution.strategies.exhaustive import Exhaustive
 from evoforge.evolution.strategies.generational import SoftmaxGA
 from evoforge.evolution.strategies.mu_lambda import MuLambda
@@ -44,12 +45,14 @@ from evoforge.evolution.strategies.state import decode_state, encode_state
 for _cls in (RegularizedEvolution, RandomSearch, RandomWalk, SoftmaxGA, Exhaustive, MuLambda):
     register_strategy(_cls)
 register_strategy(CategoricalNES)
+register_strategy(ElitePool)  # Backprop Evolution's controller (Alber 2018)
 
 __all__ = [
     "NO_CHANGE",
     "STRATEGIES",
     "Candidate",
     "CategoricalNES",
+    "ElitePool",
     "Exhaustive",
     "InvalidParam",
     "MuLambda",
