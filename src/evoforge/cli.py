@@ -96,8 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="write a run's best program as a standalone Python module (numpy only)"
     )
-    export.add_argument("run_dir", type=Path, help="run directory of an automl_zero run")
-    export.add_argument("--out", type=Path, help="module file to write (default: standard output)")
+    export.add_argument(
+        "run_dir", type=Path, help="run directory of an automl_zero or architectures run"
+    )
+    export.add_argument(
+        "--out",
+        type=Path,
+        help="module file to write (default: standard output); for architectures a directory"
+        " for model.py, weights.safetensors and architecture.png (default: RUN_DIR/export)",
+    )
 
     commands.add_parser(
         "datasets", help="list the datasets found on this machine and how to get the others"
@@ -289,8 +296,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not best_path.is_file():
         raise RunDirError(f"{best_path}: missing; the run has no best program yet")
     config = load_config(config_path)
+    if config.run.domain == "architectures":  # PyTorch source + weights + picture
+        from evoforge.architectures.export import export_run
+
+        out = args.out or run_dir / "export"
+        for path in export_run(run_dir, out, dict(config.domain)):
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
     if config.run.domain != "automl_zero":
-        message = f"export needs an automl_zero run, got {config.run.domain!r}"
+        message = f"export needs an automl_zero or architectures run, got {config.run.domain!r}"
         raise ConfigError("run.domain", message, config.source)
     try:
         memory = config_memory(config.domain)

@@ -37,6 +37,7 @@ _LAZY_MODULES: dict[str, str] = {
     "automl_zero": "evoforge.automl_zero.domain",
     "activations": "evoforge.activations.domain",
     "learning_rules": "evoforge.learning_rules.domain",
+    "architectures": "evoforge.architectures.domain",
     "rl_weights": "evoforge.weights.atari",
 }
 _BUILDERS: dict[str, Builder] = {}

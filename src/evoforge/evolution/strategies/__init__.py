@@ -27,6 +27,8 @@ from evoforge.evolution.strategies.elite_pool import ElitePool
 from evoforge.evolution.strategies.exhaustive import Exhaustive
 from evoforge.evolution.strategies.generational import SoftmaxGA
 from evoforge.evolution.strategies.mu_lambda import MuLambda
+from evoforge.evolution.strategies.one_plus_one import OnePlusOneNiching
+from evoforge.evolution.strategies.pairwise import PairwiseTournament
 from evoforge.evolution.strategies.params import InvalidParam, Param
 from evoforge.evolution.strategies.random_search import RandomSearch
 from evoforge.evolution.strategies.random_walk import RandomWalk
@@ -44,6 +46,8 @@ from evoforge.evolution.strategies.state import decode_state, encode_state
 
 for _cls in (RegularizedEvolution, RandomSearch, RandomWalk, SoftmaxGA, Exhaustive, MuLambda):
     register_strategy(_cls)
+for _cls in (PairwiseTournament, OnePlusOneNiching):  # architectures (Real 2017; Prellberg ch. 7)
+    register_strategy(_cls)
 register_strategy(CategoricalNES)
 register_strategy(ElitePool)  # Backprop Evolution's controller (Alber 2018)
 
@@ -56,6 +60,8 @@ __all__ = [
     "Exhaustive",
     "InvalidParam",
     "MuLambda",
+    "OnePlusOneNiching",
+    "PairwiseTournament",
     "Param",
     "PopulationDelta",
     "RandomSearch",
