@@ -2,10 +2,15 @@
 
 `to_text` prints constants exactly (shortest round-trip digits; float32 for
 the ops that store float32), so ``from_text(to_text(p), memory) == p``. The
-parser also reads the paper's own listings: comments, ``heaviside(v6, 1.0)``,
-``gaussian(m, s, n_features)`` and the literal ``0`` operand of Figure 5
-(``v7 = maximum(0, v6)``), which stands for an address the program never
-writes and so stays zero.
+parser also reads the paper's own listings (Figures 5, S1a, S1b, S2a and S2c
+as printed): comments, ``heaviside(v6, 1.0)``, ``gaussian(m, s, n_features)``,
+``max``/``min`` for ``maximum``/``minimum`` and the literal ``0`` operand of
+Figure 5 (``v7 = maximum(0, v6)``), which stands for an address the program
+never writes and so stays zero. A line no single Table S1 op computes (Figure
+S2b's ``v7 = s4 + v11``: a scalar plus a vector) is refused with its line
+number, the forms the operator has, and how to write it; `program_memory`
+sizes a memory for a listing that names more addresses than a configuration
+has (Figure S2c: 20 vectors and 8 matrices).
 
 Example:
     >>> from evoforge.automl_zero.program import Memory
@@ -63,6 +68,10 @@ _FUNCTION_NAMES = {"setup": 0, "predict": 1, "learn": 2}
 _FORMS: dict[tuple[str, tuple[str, ...], int | None], OpSpec] = {
     (spec.symbol, spec.inputs, spec.axis): spec for spec in OPS if spec.inputs
 }
+
+# Paper notation for the same ops: Figure S2c writes ``max(v1, v15)`` and
+# ``min(v5, v4)`` where Table S1 (and our printer) write maximum/minimum.
+SYNONYMS = {"max": "maximum", "min": "minimum"}
 
 
 def _f32(value: float) -> str:
@@ -174,8 +183,9 @@ def _split_infix(rhs: str) -> tuple[str, str, str] | None:
 
 
 class _Parser:
-    def __init__(self, memory: Memory):
+    def __init__(self, memory: Memory, needed: dict[str, int] | None = None):
         self.memory = memory
+        self.needed = needed or {}  # addresses per kind the whole text uses
         # Instructions as [op, in1, in2, out, d0, d1, d2]; "0" operands are
         # resolved once every written address is known.
         self.components: list[list[list]] = [[], [], []]
@@ -194,11 +204,23 @@ class _Parser:
             )
         index = int(m.group(2))
         if index >= self.memory.size(kind):
-            raise self.error(
-                lineno,
-                f"{token} is outside the memory ({kind}0..{kind}{self.memory.size(kind) - 1})",
-            )
+            raise self.error(lineno, self.too_small(token, kind))
         return index
+
+    def too_small(self, token: str, kind: str) -> str:
+        """Name the address, the memory, and everything the listing needs."""
+        message = f"{token} is outside the memory ({kind}0..{kind}{self.memory.size(kind) - 1})"
+        short = [
+            f"{self.needed[k]} {_PLURALS[k]} (has {self.memory.size(k)})"
+            for k in "svm"
+            if self.needed.get(k, 0) > self.memory.size(k)
+        ]
+        if short:
+            message += (
+                f"; the program needs {', '.join(short)}: raise automl_zero.memory, or size "
+                "the memory with evoforge.automl_zero.text.program_memory(text, features)"
+            )
+        return message
 
     def number(self, token: str, lineno: int, float32: bool = False) -> float:
         """A finite constant (finite in float32 too where the op stores float32)."""
@@ -296,7 +318,7 @@ class _Parser:
                 continue  # the C++ printer's heaviside(x, 1.0)
             else:
                 operands.append(arg)
-        return self.resolve(kind, name, operands, axis, lineno)
+        return self.resolve(kind, SYNONYMS.get(name, name), operands, axis, lineno)
 
     def resolve(
         self, kind: str, symbol: str, operands: list[str], axis: int | None, lineno: int
@@ -315,14 +337,7 @@ class _Parser:
             )
         ]
         if len(candidates) != 1:
-            shown = f"{_short(symbol)}({', '.join(_short(t) for t in operands)})" + (
-                f" axis={axis}" if axis is not None else ""
-            )
-            raise self.error(
-                lineno,
-                f"no op writes a {_KIND_NAMES[kind]} from {shown}"
-                + (f" (operand types {''.join(known)})" if known else ""),
-            )
+            raise self.error(lineno, self.no_single_op(kind, symbol, operands, axis, known))
         spec = candidates[0]
         row = [spec.id, 0, 0, 0, 0.0, 0.0, 0.0]
         for slot, (token, want) in enumerate(zip(operands, spec.inputs, strict=True), start=1):
@@ -331,6 +346,46 @@ class _Parser:
             else:
                 row[slot] = self.address(token, want, lineno)
         return row
+
+    @staticmethod
+    def no_single_op(
+        kind: str, symbol: str, operands: list[str], axis: int | None, known: list[str]
+    ) -> str:
+        """Why no Table S1 op computes the expression, and the forms that exist."""
+        infix = symbol in INFIX
+        shown = (
+            f"{_short(operands[0])} {symbol} {_short(operands[1])}"
+            if infix and len(operands) == 2
+            else f"{_short(symbol)}({', '.join(_short(t) for t in operands)}"
+            + (f", axis={axis}" if axis is not None else "")
+            + ")"
+        )
+        if known and len(known) == len(operands):
+            shown += f" ({' and '.join(_KIND_NAMES[k] for k in known)})"
+        message = (
+            f"no op writes a {_KIND_NAMES[kind]} from {shown}: no single Table S1 op computes it"
+        )
+        forms = sorted(
+            (inputs, -1 if ax is None else ax, spec.output)
+            for (sym, inputs, ax), spec in _FORMS.items()
+            if sym == symbol
+        )
+        if forms:
+            listed = ", ".join(
+                f"{_form_text(symbol, inputs, None if ax < 0 else ax)} -> {_KIND_NAMES[out]}"
+                for inputs, ax, out in forms
+            )
+            message += f"; {symbol!r} exists as {listed}"
+            if infix and sorted(known) == ["s", "v"] and kind == "v":
+                message += " (a scalar and a vector: broadcast first, v = bcast(s), then add)"
+        elif symbol not in INFIX:
+            names = sorted(
+                {sym for sym, _, _ in _FORMS if sym.isidentifier()}
+                | set(SYNONYMS)
+                | {"uniform", "gaussian"}
+            )
+            message += f"; {_short(symbol)!r} is not an op name (known: {', '.join(names)})"
+        return message
 
     def program(self) -> Program:
         written = {kind: set() for kind in "svm"}
@@ -356,15 +411,70 @@ class _Parser:
 
 
 _KIND_NAMES = {"s": "scalar", "v": "vector", "m": "matrix"}
+_PLURALS = {"s": "scalars", "v": "vectors", "m": "matrices"}
+
+
+def _form_text(symbol: str, inputs: tuple[str, ...], axis: int | None) -> str:
+    """One form of an op in program notation, e.g. ``v + v`` or ``norm(m, axis=0)``."""
+    if symbol in INFIX:
+        return f"{inputs[0]} {symbol} {inputs[1]}"
+    if symbol == "1/":
+        return f"1 / {inputs[0]}"
+    return f"{symbol}({', '.join(inputs)}" + (f", axis={axis}" if axis is not None else "") + ")"
+
+
+_USED_ADDRESS = re.compile(r"\b([svm])(\d{1,9})\b")
+
+
+def _addresses_needed(text: str) -> dict[str, int]:
+    """Per kind, one more than the highest address the text names (comments ignored)."""
+    needed = {"s": 0, "v": 0, "m": 0}
+    for raw in text.splitlines():
+        for kind, index in _USED_ADDRESS.findall(raw.split("#", 1)[0]):
+            needed[kind] = max(needed[kind], int(index) + 1)
+    return needed
+
+
+def program_memory(text: str, features: int, at_least: Memory | None = None) -> Memory:
+    """The smallest memory that holds every address ``text`` names (and at least
+    ``at_least``'s banks, and the reserved s0, s1 and v0), for ``features`` features.
+
+    Paper listings use more addresses than their section's configuration:
+    Figure S2c writes v19 and m7, though Section 4.3 configures 16 vectors and
+    4 matrices. Raises `ProgramSyntaxError` if ``text`` is not a string.
+
+    Example:
+        >>> program_memory("def Predict():\\n    v7 = max(v1, v19)\\n    m7 = heaviside(m3)", 16)
+        Memory(n_scalars=2, n_vectors=20, n_matrices=8, features=16)
+        >>> program_memory("def Predict():\\n    s1 = dot(v0, v1)", 4, Memory(4, 3, 1, 4))
+        Memory(n_scalars=4, n_vectors=3, n_matrices=1, features=4)
+    """
+    if not isinstance(text, str):
+        raise ProgramSyntaxError(f"expected program text (a string), got {type(text).__name__}")
+    needed = _addresses_needed(text)
+    floor = at_least or Memory(2, 1, 1, features)
+    return Memory(
+        n_scalars=max(needed["s"], floor.n_scalars, 2),
+        n_vectors=max(needed["v"], floor.n_vectors, 1),
+        n_matrices=max(needed["m"], floor.n_matrices, 1),
+        features=features,
+    )
 
 
 def from_text(text: str, memory: Memory) -> Program:
-    """Parse program text; raises `ProgramSyntaxError` naming the offending line."""
-    parser = _Parser(memory)
-    component = None
-    seen = set()
+    """Parse program text; raises `ProgramSyntaxError` naming the offending line.
+
+    Reads our printer's form and the paper's listings (comments, ``max``/``min``
+    for maximum/minimum, ``heaviside(v, 1.0)``, a literal ``0`` operand). A line
+    that no single Table S1 op computes, or an address outside ``memory``, is
+    refused with its line number and the reason (`program_memory` sizes a
+    memory for a listing).
+    """
     if not isinstance(text, str):
         raise ProgramSyntaxError(f"expected program text (a string), got {type(text).__name__}")
+    parser = _Parser(memory, _addresses_needed(text))
+    component = None
+    seen = set()
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
