@@ -39,6 +39,7 @@ _LAZY_MODULES: dict[str, str] = {
     "learning_rules": "evoforge.learning_rules.domain",
     "architectures": "evoforge.architectures.domain",
     "rl_weights": "evoforge.weights.atari",
+    "weights_ea": "evoforge.weights.domain_ea",
 }
 _BUILDERS: dict[str, Builder] = {}
 _RESERVED = ("run", "search")  # table names the common config already uses

@@ -10,7 +10,7 @@ elementwise; `PopulationMLP.layers` views it per layer without copying.
 The network: optional k×k max-pooling of a square image, then dense layers
 with ReLU between them (none after the last). Chapter 5's MLP is
 ``PopulationMLP((196, 256, 128, 64, 10), pool=2, image_side=28)``: 2×2 pooling
-of 28×28 MNIST, 92,042 parameters.
+of 28×28 MNIST, 92,234 parameters.
 
 Example:
     >>> import torch

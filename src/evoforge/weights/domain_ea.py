@@ -1,0 +1,212 @@
+"""Chapter 5's EA as an engine domain (``run.domain = "weights_ea"``).
+
+A population of λ networks cannot be λ engine individuals: each would carry
+92k weights through the store every generation. So the engine sees the EA
+as a chain: an individual is *a stage*, ``generations_per_step`` more
+generations of `PopulationEA` continued from its parent's saved state (the
+run's artefact store: ``state.safetensors`` holds the population, σ,
+fitness and generator state). Its fitness is the validation accuracy of the
+generation's best member, whose weights it also writes as
+``best.safetensors`` (`evoforge.weights.batched.load_mlp` reads it back as a
+PyTorch module). Use ``search.strategy = "random_walk"`` and one worker, which
+makes the chain; the engine then gives store, progress, checkpoints and
+resume (a resumed run continues from the last stored stage, exactly).
+
+``evaluate`` (no artefacts: export, tests) runs the stages from scratch.
+
+Example:
+    >>> setup = build({"dataset": "digits", "hidden": [8], "population": 10,
+    ...                "batch_size": 32, "generations_per_step": 2}, "weights_ea", 0)
+    >>> ev = setup.evaluator.evaluate(1)
+    >>> 0.0 <= ev.fitness <= 1.0, ev.cost
+    (True, 2)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from evoforge.config import ConfigError, Section
+from evoforge.data.datasets import read_dataset
+from evoforge.domains import DomainSetup, register_domain
+from evoforge.evolution.space import NO_BUDGET, Budget, EvalContext, Evaluation, Job
+from evoforge.weights.batched import PopulationMLP, save_mlp
+from evoforge.weights.population_ea import CROSSOVERS, SIGMA_MODES, EAConfig, PopulationEA
+
+DATASETS = ("mnist", "fashion_mnist", "digits")
+STATE_FILE = "state.safetensors"
+BEST_FILE = "best.safetensors"
+
+
+class Stages:
+    """Genomes are stage numbers: 0 first, each child the next."""
+
+    def initial(self, rng: np.random.Generator) -> int:
+        return 0
+
+    def mutate(self, genome: int, rng: np.random.Generator) -> tuple[int, str]:
+        return genome + 1, "generations"
+
+    def to_text(self, genome: int) -> str:
+        return f"stage {genome}"
+
+    def from_text(self, text: str) -> int:
+        return int(text.split()[-1])
+
+    def to_json(self, genome: int) -> int:
+        return genome
+
+    def from_json(self, data: Any) -> int:
+        return int(data)
+
+
+class EAChain:
+    """Runs `PopulationEA` stages; picklable (data loaded on first use)."""
+
+    def __init__(
+        self,
+        config: EAConfig,
+        dataset: str,
+        hidden: tuple[int, ...],
+        generations_per_step: int,
+        n_val: int,
+        seed: int,
+    ) -> None:
+        self.config = config
+        self.dataset = dataset
+        self.hidden = hidden
+        self.generations_per_step = generations_per_step
+        self.n_val = n_val
+        self.seed = seed
+        self.device = "cpu"
+        self._data: tuple[torch.Tensor, ...] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_data": None}  # workers load the data themselves
+
+    def bind(self, context: EvalContext) -> None:
+        self.device = context.device
+        self._data = None
+
+    def network(self) -> PopulationMLP:
+        if self.dataset == "digits":  # 8×8, no pooling
+            return PopulationMLP((64, *self.hidden, 10))
+        return PopulationMLP((196, *self.hidden, 10), pool=2, image_side=28)
+
+    def data(self) -> tuple[torch.Tensor, ...]:
+        """Train and validation tensors on the device, split by the run's seed."""
+        if self._data is None:
+            X, y = read_dataset(self.dataset, "train")
+            if self.dataset == "digits":
+                X = X / 16.0
+            order = np.random.default_rng(self.seed).permutation(X.shape[0])
+            va, tr = order[: self.n_val], order[self.n_val :]
+            Xf = torch.from_numpy(X.astype(np.float32)).to(self.device)
+            yt = torch.from_numpy(y).to(self.device)
+            self._data = (Xf[tr], yt[tr], Xf[va], yt[va])
+        return self._data
+
+    def _stage(self, ea: PopulationEA) -> Evaluation:
+        x, y, xv, yv = self.data()
+        t0 = time.perf_counter()
+        stats = ea.run(x, y, self.generations_per_step)
+        if not np.isfinite(stats[-1].best_loss):
+            return Evaluation(0.0, error="every member's loss is non-finite")
+        acc = ea.net.accuracy(ea.best(), xv, yv)
+        return Evaluation(
+            acc,
+            per_task=(stats[-1].best_loss, stats[-1].median_loss),
+            cost=self.generations_per_step,
+            wall_time=time.perf_counter() - t0,
+        )
+
+    def _new(self) -> PopulationEA:
+        return PopulationEA(self.network(), self.config, seed=self.seed, device=self.device)
+
+    def evaluate(self, genome: int, budget: Budget = NO_BUDGET) -> Evaluation:
+        ea = self._new()
+        if genome:
+            x, y, _, _ = self.data()
+            ea.run(x, y, genome * self.generations_per_step)
+        return self._stage(ea)
+
+    def evaluate_job(self, job: Job, budget: Budget = NO_BUDGET) -> Evaluation:
+        from safetensors.torch import load_file, save_file
+
+        ea = self._new()
+        parent = job.parents[0] if job.parents else None
+        if parent is not None and (parent / STATE_FILE).is_file():
+            ea.load_state(load_file(str(parent / STATE_FILE)))
+        elif job.genome:
+            return Evaluation(0.0, error=f"stage {job.genome}: its parent left no {STATE_FILE}")
+        evaluation = self._stage(ea)
+        state = {k: v.detach().cpu().contiguous() for k, v in ea.state().items()}
+        save_file(state, str(Path(job.output) / STATE_FILE))
+        save_mlp(
+            Path(job.output) / BEST_FILE,
+            ea.net,
+            ea.best().cpu(),
+            generation=ea.generation,
+            dataset=self.dataset,
+            val_acc=evaluation.fitness,
+        )
+        return evaluation
+
+
+def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
+    """The ``[weights_ea]`` table: Algorithm 2's settings (Table 5.1's test
+    setting by default) and the data; see `EAConfig` for each key."""
+    s = Section(table, path)
+    dataset = s.get_str("dataset", "mnist", choices=DATASETS)
+    hidden = tuple(s.get_list("hidden", [256, 128, 64], item=int, min_len=1))
+    kw = {
+        "population": s.get_int("population", 2000, min=2),
+        "batch_size": s.get_int("batch_size", 1024, min=1),
+        "truncation": s.get_float("truncation", 0.5, min=0.0, max=1.0),
+        "elite_fraction": s.get_float("elite_fraction", 0.05, min=0.0, max=1.0),
+        "crossover_fraction": s.get_float("crossover_fraction", 0.75, min=0.0, max=1.0),
+        "crossover": s.get_str("crossover", "uniform", choices=CROSSOVERS),
+        "sigma": s.get_float("sigma", 0.001, min=0.0),
+        "sigma_mode": s.get_str("sigma_mode", "constant", choices=SIGMA_MODES),
+        "decay_every": s.get_float("decay_every", 100.0, min=0.0),
+        "tau": s.get_float("tau", 0.01, min=0.0),
+        "alpha": s.get_float("alpha", 1.0, min=0.0, max=1.0),
+    }
+    steps = s.get_int("generations_per_step", 100, min=1)
+    n_val = s.get_int("n_val", 5000 if dataset != "digits" else 300, min=1)
+    try:
+        config = EAConfig(**kw)
+    except ValueError as exc:
+        raise ConfigError(path, str(exc)) from None
+    if not hidden or min(hidden) < 1:
+        raise ConfigError(f"{path}.hidden", f"expected positive widths, got {list(hidden)}")
+    evaluator = EAChain(config, dataset, hidden, steps, n_val, seed)
+    n_params = evaluator.network().n_params
+    return DomainSetup(
+        space=Stages(),
+        evaluator=evaluator,
+        describe=lambda g: f"{(g + 1) * steps} generations, λ = {config.population}",
+        resolved_config=s.finish(),
+        fitness_range=(0.0, 1.0),
+        # The worker holds two generations of the population plus the data.
+        worker_bytes=2 * config.population * n_params * 4 + 300_000_000,
+        worker_key=f"{path}.population",
+    )
+
+
+def describe_state(path: str | Path) -> dict[str, Any]:
+    """The metadata `save_mlp` stored in a ``best.safetensors`` (generation, accuracy)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("evoforge", "{}"))
+
+
+register_domain("weights_ea", build)
