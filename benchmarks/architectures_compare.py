@@ -1,0 +1,138 @@
+"""Compare architecture-search configs over seeds: one JSON line per run and per comparison.
+
+Each run (config x seed, resumable: an existing run directory is resumed)
+reports the test accuracy of the best individual by validation accuracy,
+total FLOPs (sum of ``per_task[2]``), total cost (the budget unit: FLOPs for
+Large-Scale Evolution, epochs for Lamarckian NAS), wall time and evaluations
+per hour; ``--final-epochs N`` also trains the best block network N more epochs
+with the final schedule (Prellberg: 30) and reports its test accuracy. Each
+config after the first is compared with the first by a one-sided
+Mann-Whitney U test on those accuracies. ``--plot`` saves accuracy vs FLOPs
+(best-so-far validation accuracy) per run.
+
+    python benchmarks/architectures_compare.py configs/architectures/lse_digits.toml \
+        configs/architectures/lse_digits_random.toml --seeds 0 1 2 --out runs/lse
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sqlite3
+import time
+from pathlib import Path
+
+import torch
+
+from evoforge.config import load_config
+from evoforge.evolution.run import Run
+
+
+def run_one(config_path: Path, seed: int, out: Path) -> Path:
+    run_dir = out / f"{config_path.stem}-s{seed}"
+    if (run_dir / "run.sqlite").exists():
+        Run.resume(run_dir).run()
+    else:
+        # The only change: one config, several seeds.
+        Run.create(run_dir, load_config(config_path, {"run.seed": seed})).run()
+    return run_dir
+
+
+def summarise(run_dir: Path, final_epochs: int) -> dict:
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        rows = db.execute(
+            "SELECT id, fitness, per_task, cost, created, error FROM individuals ORDER BY id"
+        ).fetchall()
+    flops = 0.0
+    curve, best = [], None
+    for i, fitness, per_task, _cost, _created, error in rows:
+        if error is None and per_task:
+            val, test, f = json.loads(per_task)
+            flops += f
+            if best is None or fitness > best[1]:
+                best = (i, fitness, test)
+        curve.append((flops, best[1] if best else math.nan))
+    created = [r[4] for r in rows]
+    wall = max(created) - min(created) if len(created) > 1 else 0.0
+    line = {
+        "run": run_dir.name,
+        "individuals": len(rows),
+        "errors": sum(r[5] is not None for r in rows),
+        "best_id": best[0] if best else None,
+        "best_val_accuracy": best[1] if best else None,
+        "best_test_accuracy": best[2] if best else None,
+        "flops": flops,
+        "cost": sum(r[3] or 0 for r in rows),
+        "wall_s": round(wall, 1),
+        "evaluations_per_hour": round(3600 * (len(rows) - 1) / wall, 1) if wall else None,
+    }
+    if final_epochs and best is not None:
+        from evoforge.architectures.lamarckian.evaluator import final_training, load_individual
+
+        config = load_config(run_dir / "config.toml")
+        from evoforge.architectures.domain import build_architectures
+
+        data = build_architectures(dict(config.domain), "architectures", 0).evaluator.data.load()
+        genome, weights = load_individual(run_dir / "artefacts" / str(best[0]))
+        _, result = final_training(genome, weights, data, epochs=final_epochs)
+        line["final_epochs"] = final_epochs
+        line["final_test_accuracy"] = result.test_accuracy
+    return line | {"curve": curve}
+
+
+def plot(lines: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for line in lines:
+        xs, ys = zip(*line["curve"], strict=True)
+        ax.plot(xs, ys, label=line["run"], lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("cumulative FLOPs")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("configs", nargs="+", type=Path)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=Path("runs/architectures"))
+    parser.add_argument("--final-epochs", type=int, default=0)
+    parser.add_argument("--plot", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    key = "final_test_accuracy" if args.final_epochs else "best_test_accuracy"
+    results: dict[str, list[float]] = {}
+    lines = []
+    for config in args.configs:
+        for seed in args.seeds:
+            started = time.perf_counter()
+            line = summarise(run_one(config, seed, args.out), args.final_epochs)
+            line |= {"config": str(config), "seed": seed,
+                     "session_s": round(time.perf_counter() - started, 1)}  # fmt: skip
+            lines.append(line)
+            results.setdefault(config.stem, []).append(line[key])
+            print(json.dumps({k: v for k, v in line.items() if k != "curve"}), flush=True)
+    from scipy.stats import mannwhitneyu
+
+    names = list(results)
+    for other in names[1:]:
+        a, b = results[names[0]], results[other]
+        test = mannwhitneyu(a, b, alternative="greater")
+        print(json.dumps({"compare": f"{names[0]} > {other}", "metric": key,
+                          "mean_a": sum(a) / len(a), "mean_b": sum(b) / len(b),
+                          "U": float(test.statistic), "p_one_sided": float(test.pvalue)}))  # fmt: skip
+    if args.plot:
+        plot(lines, args.plot)
+
+
+if __name__ == "__main__":
+    main()
