@@ -399,17 +399,23 @@ def shared_variance(samples: Sequence[torch.Tensor], axis: int) -> float:
         >>> round(shared_variance([x], axis=1), 1)
         4.0
     """
-    groups = []
+    means, variances = [], []
     for s in samples:
         if s.dim() < 3:
             return 0.0
-        moved = s.detach().double().movedim(axis, 1)
-        groups.append(moved.reshape(moved.shape[0] * moved.shape[1], -1))
-    flat = torch.cat(groups)
-    positions = flat.shape[1]
-    if positions < 2:
-        return 0.0
-    means = flat.mean(1)
-    within = flat.var(1, unbiased=True).mean()
-    estimate = float(means.var(unbiased=False) - within / positions)
-    return min(max(estimate, 0.0), float(flat.var(unbiased=False)))
+        moved = s.detach().movedim(axis, 1)
+        groups = moved.reshape(moved.shape[0] * moved.shape[1], -1)
+        if groups.shape[1] < 2:
+            return 0.0
+        # One float32 pass per group (the groups are the large part); their
+        # few per-group results are combined in float64.
+        var, mean = torch.var_mean(groups, dim=1, unbiased=True)
+        means.append(mean.double())
+        variances.append(var.double())
+    positions = samples[0].movedim(axis, 1)[0, 0].numel()
+    mean_of_groups, within_var = torch.cat(means), torch.cat(variances)
+    within = within_var.mean()
+    estimate = float(mean_of_groups.var(unbiased=False) - within / positions)
+    # Total variance = spread of the group means + the average within-group variance.
+    total = mean_of_groups.var(unbiased=False) + within * (positions - 1) / positions
+    return min(max(estimate, 0.0), float(total))
