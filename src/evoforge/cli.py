@@ -284,7 +284,7 @@ def _cmd_datasets() -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from evoforge.automl_zero.export import config_memory, export_module
+    from evoforge.automl_zero.export import config_memory, config_task, export_module
     from evoforge.automl_zero.text import ProgramSyntaxError, from_text
 
     run_dir: Path = args.run_dir
@@ -308,12 +308,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError("run.domain", message, config.source)
     try:
         memory = config_memory(config.domain)
+        task = config_task(config.domain)  # the module's estimators refuse the other kind
         program = from_text(best_path.read_text(), memory)
     except ConfigError as exc:  # the domain table is only read here, so name the file
         raise ConfigError(exc.path, exc.message, config.source) from None
     except ProgramSyntaxError as exc:
         raise RunDirError(f"{best_path}: {exc}") from None
-    source = export_module(program, memory)
+    source = export_module(program, memory, task)
     if args.out is None:
         sys.stdout.write(source)
         return 0

@@ -1,26 +1,39 @@
-"""Export an evolved program as a standalone Python module (numpy only).
+"""Export an evolved program as a standalone Python module.
 
 `export_module` writes the program's Setup, Predict and Learn as readable
 numpy code, one line per instruction (with the evoforge text of the
 instruction as a comment), inside a module that also has:
 
-* ``Algorithm``: the memory (``s``, ``v``, ``m`` with evoforge's addresses)
-  and the three component functions;
+* ``Algorithm(features, seed)``: the memory (``s``, ``v``, ``m`` with
+  evoforge's addresses) at any feature size F, and the three component
+  functions. An evolved program's ops do not depend on F (the paper searches
+  at F = 16 and evaluates at 3,072), so F comes from the data; the index
+  constants of ``v[i] = c`` and ``m[i, j] = c`` move with F as in the reference.
 * ``fit(X, y, epochs=1, classify=False, seed=0, max_abs_error=100.0)`` and
-  ``predict(algorithm, X)``: the training and validation loops of the
-  reference semantics (resets of ``v0``/``s0``, the sigmoid applied in memory
-  when classifying, the early stop before Learn on a NaN or too-large error);
-* ``EvolvedRegressor`` and ``EvolvedClassifier``: scikit-learn style
-  estimators (``get_params``/``set_params``, ``fit``, ``predict``, ``score``;
-  the classifier also ``predict_proba``, ``decision_function`` and
-  ``classes_``, with binary labels mapped to 0/1), usable in
-  ``sklearn.model_selection.cross_val_score`` without the module importing
-  scikit-learn.
+  ``predict(algorithm, X, carry=True)`` (numpy only): the training and
+  validation loops of the reference semantics (resets of ``v0``/``s0``, the
+  sigmoid applied in memory when classifying, the early stop before Learn on
+  a NaN or too-large error);
+* ``EvolvedRegressor`` and ``EvolvedClassifier``: scikit-learn estimators
+  (they need scikit-learn) that pass ``sklearn.utils.estimator_checks.
+  check_estimator``: validated input, ``n_features_in_``, ``NotFittedError``,
+  ``classes_``, ``predict_proba``, ``decision_function``, ``score``;
+  ``standardize`` (default on) scales features as evoforge's projected tasks
+  are. ``TASK`` records what the run scored the program on (``task``), and
+  the estimator of the other kind refuses it.
+
+Checks ``check_estimator`` skips here, and why: ``check_array_api_input``
+(only runs with ``SCIPY_ARRAY_API=1``; the estimators convert input to numpy)
+and ``check_*_data_not_an_array`` (needs pandas, not installed here; lists
+and read-only memmaps are checked). Both estimators carry the tag
+``poor_score``: an evolved program need not learn scikit-learn's test
+problems, so the checks' accuracy and R^2 thresholds are not asserted.
 
 Every op keeps the exact semantics of `evoforge.automl_zero.interpreter_numpy`
 (left-to-right sums, libm functions, the min/max and heaviside rules), so a
 program without random ops predicts exactly what evoforge computes when
-trained on the same examples in the same order. Random ops draw from
+trained on the same examples in the same order (``predict(..., carry=True)``
+and ``standardize=False``). Random ops draw from
 ``numpy.random.default_rng(seed)``, whose streams differ from evoforge's
 generator: programs with random ops match evoforge only in distribution.
 Later epochs visit the examples in a shuffled order of the module's own.
@@ -32,31 +45,32 @@ Example:
     >>> from evoforge.automl_zero.baselines import linear_sgd
     >>> from evoforge.automl_zero.export import load_estimator
     >>> from evoforge.automl_zero.program import Memory
-    >>> sgd = linear_sgd(0.1)
-    >>> model = load_estimator(sgd, Memory(4, 3, 1, features=2), "regressor")
-    >>> X = np.random.default_rng(0).normal(size=(200, 2))
-    >>> y = X @ [1.5, -2.0]
-    >>> bool(model.fit(X, y).score(X, y) > 0.99)
-    True
+    >>> model = load_estimator(linear_sgd(0.1), Memory(4, 3, 1, features=2), "regressor")
+    >>> X = np.random.default_rng(0).normal(size=(200, 5))  # F = 5 at fit
+    >>> y = X @ [1.5, -2.0, 0.5, 0.0, 1.0]
+    >>> bool(model.fit(X, y).score(X, y) > 0.99), model.n_features_in_
+    (True, 5)
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import string
+import sys
 import types
 from collections.abc import Mapping
 from typing import Any
 
-from evoforge.automl_zero.ops import MATRIX_CONST, OPS, VECTOR_CONST
-from evoforge.automl_zero.program import COMPONENTS, Memory, Program, fraction_index
+from evoforge.automl_zero.ops import OPS
+from evoforge.automl_zero.program import COMPONENTS, Memory, Program
 from evoforge.automl_zero.text import from_text, instruction_text
 from evoforge.config import Section
 
 ESTIMATORS = {"regressor": "EvolvedRegressor", "classifier": "EvolvedClassifier"}
 
 # One statement per op id. Fields: {o} {a} {b} addresses, {d0} {d1} {d2}
-# constants, {i} {j} element indices of ops 57/58.
+# constants (ops 57/58 keep index fractions, so the element moves with F).
 _STATEMENTS: dict[int, str] = {
     0: "pass",
     1: "s[{o}] = s[{a}] + s[{b}]",
@@ -117,8 +131,8 @@ _STATEMENTS: dict[int, str] = {
     54: "s[{o}] = _std(v[{a}])",
     55: "s[{o}] = _std(m[{a}])",
     56: "s[{o}] = {d0}",
-    57: "v[{o}, {i}] = {d1}",
-    58: "m[{o}, {i}, {j}] = {d2}",
+    57: "v[{o}, _index(F, {d0})] = {d1}",
+    58: "m[{o}, _index(F, {d0}), _index(F, {d1})] = {d2}",
     59: "s[{o}] = _uniform(rng, {d0}, {d1})",
     60: "v[{o}] = _uniform(rng, {d0}, {d1}, F)",
     61: "m[{o}] = _uniform(rng, {d0}, {d1}, (F, F))",
@@ -133,11 +147,14 @@ _INDENT = " " * 12  # statements sit inside a method's ``with np.errstate(...)``
 _MODULE = string.Template('''\
 """An AutoML-Zero algorithm evolved with evoforge, as standalone numpy code.
 
-Generated by evoforge; needs only numpy. Memory: $n_scalars scalars ``s``,
-$n_vectors vectors ``v`` and $n_matrices matrices ``m`` over F = $features features.
-``v0`` holds the features and ``s1`` the prediction; ``s0`` is 0 in Predict
-and the label in Learn. Before every Predict and Learn, ``v0`` and ``s0`` are
-set; nothing else is ever reset.
+Generated by evoforge. ``Algorithm``, ``fit`` and ``predict`` need only numpy;
+the scikit-learn estimators ``EvolvedRegressor`` and ``EvolvedClassifier``
+also need scikit-learn. Memory: $n_scalars scalars ``s``, $n_vectors vectors ``v``
+and $n_matrices matrices ``m``; the feature size F is taken from the data at
+fit (the ops do not depend on it; evolution ran at F = $features). ``v0`` holds
+the features and ``s1`` the prediction; ``s0`` is 0 in Predict and the label
+in Learn. Before every Predict and Learn, ``v0`` and ``s0`` are set; nothing
+else is ever reset.
 
 ``fit`` runs Setup once, then Predict and Learn on every training example in
 order (later epochs in a shuffled order). When classifying, the prediction is
@@ -150,22 +167,29 @@ Random ops draw from ``numpy.random.default_rng(seed)``, not from evoforge's
 generator: programs with random ops match evoforge only in distribution;
 programs without them give exactly evoforge's predictions.
 
+The run that evolved this program scored it on $task_text tasks (``TASK``);
+the estimator of the other kind refuses it.
+
 Example:
-    >>> X = np.random.default_rng(0).normal(size=(50, F))
-    >>> model = EvolvedRegressor().fit(X, X.sum(axis=1))
-    >>> model.predict(X[:3]).shape
+    >>> X = np.random.default_rng(0).normal(size=(50, 3))
+    >>> algorithm = fit(X, X.sum(axis=1))
+    >>> predict(algorithm, X[:3]).shape
     (3,)
 """
 
 import copy
 import math
+import numbers
+import warnings
 
 import numpy as np
 
-F = $features
+EVOLVED_FEATURES = $features
 N_SCALARS = $n_scalars
 N_VECTORS = $n_vectors
 N_MATRICES = $n_matrices
+# "regression", "classification", "multiclass", or None when unknown.
+TASK = $task
 
 
 def _total(x):
@@ -213,31 +237,38 @@ def _uniform(rng, low, high, shape=None):
     return low + (high - low) * rng.random(shape)
 
 
+def _index(F, fraction):
+    """Element of a stored index fraction at feature size F (formed in float32,
+    truncated), so constants move with F as in the reference."""
+    return min(F - 1, int(np.float32(F) * np.float32(fraction)))
+
+
 def _sigmoid(x):
     """1 / (1 + exp(-x)) with libm's exp, as evoforge computes it."""
     return 1.0 / (1.0 + _libm(math.exp, -x, overflow=math.inf))
 
 
 class Algorithm:
-    """The memory and the evolved component functions."""
+    """The memory, for ``features`` features, and the evolved component functions."""
 
-    def __init__(self, seed=0):
+    def __init__(self, features, seed=0):
+        self.F = int(features)
         self.s = np.zeros(N_SCALARS)
-        self.v = np.zeros((N_VECTORS, F))
-        self.m = np.zeros((N_MATRICES, F, F))
+        self.v = np.zeros((N_VECTORS, self.F))
+        self.m = np.zeros((N_MATRICES, self.F, self.F))
         self.rng = np.random.default_rng(seed)
         self.steps = 0  # training steps run, including one that stopped training
         self.stopped = False  # training stopped early on a NaN or too large error
         self.setup()
 
     def setup(self):
-        s, v, m, rng = self.s, self.v, self.m, self.rng
+        s, v, m, rng, F = self.s, self.v, self.m, self.rng, self.F
         with np.errstate(all="ignore"):
 $setup
 
     def predict(self, x):
         """Run Predict on one example and return s1."""
-        s, v, m, rng = self.s, self.v, self.m, self.rng
+        s, v, m, rng, F = self.s, self.v, self.m, self.rng, self.F
         v[0] = x
         s[0] = 0.0
         with np.errstate(all="ignore"):
@@ -246,22 +277,24 @@ $predict
 
     def learn(self, x, y):
         """Run Learn on one example with label y."""
-        s, v, m, rng = self.s, self.v, self.m, self.rng
+        s, v, m, rng, F = self.s, self.v, self.m, self.rng, self.F
         v[0] = x
         s[0] = y
         with np.errstate(all="ignore"):
 $learn
 
 
-def _features(X):
+def _features(X, features=None):
     X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != F:
-        raise ValueError(f"X: expected shape (n_samples, {F}), got {X.shape}")
+    if X.ndim != 2 or X.shape[1] < 1 or (features is not None and X.shape[1] != features):
+        want = "n_features >= 1" if features is None else features
+        raise ValueError(f"X: expected shape (n_samples, {want}), got {X.shape}")
     return X
 
 
 def fit(X, y, epochs=1, *, classify=False, seed=0, max_abs_error=100.0):
-    """Run Setup, then train on (X, y) for ``epochs`` epochs; returns the Algorithm.
+    """Run Setup at X's feature size, then train on (X, y) for ``epochs``
+    epochs; returns the Algorithm.
 
     ``classify``: labels are 0/1 and each prediction is squashed by a sigmoid
     in memory before Learn. ``seed`` seeds the random ops and the order of
@@ -270,7 +303,7 @@ def fit(X, y, epochs=1, *, classify=False, seed=0, max_abs_error=100.0):
     X, y = _features(X), np.asarray(y, dtype=np.float64)
     if y.shape != (len(X),):
         raise ValueError(f"y: expected shape ({len(X)},), got {y.shape}")
-    algorithm = Algorithm(seed)
+    algorithm = Algorithm(X.shape[1], seed)
     order_rng = np.random.default_rng([seed, 1])  # independent of the program's draws
     for epoch in range(epochs):
         order = np.arange(len(X)) if epoch == 0 else order_rng.permutation(len(X))
@@ -286,104 +319,234 @@ def fit(X, y, epochs=1, *, classify=False, seed=0, max_abs_error=100.0):
     return algorithm
 
 
-def predict(algorithm, X):
-    """s1 after Predict for each row of X in order (logits when classifying),
-    computed on a copy of the trained memory."""
+def predict(algorithm, X, carry=True):
+    """s1 after Predict for each row of X (logits when classifying), computed
+    on a copy of the trained memory.
+
+    ``carry=True`` runs the rows in order with the memory carried from one
+    Predict to the next, as evoforge's validation does; ``carry=False`` starts
+    every row from the trained memory, so a row's prediction does not depend
+    on the other rows (the two differ only for programs whose Predict writes
+    memory that it later reads).
+    """
+    X = _features(X, algorithm.F)
     state = copy.deepcopy(algorithm)
-    return np.array([state.predict(x) for x in _features(X)], dtype=np.float64)
+    if carry:
+        return np.array([state.predict(x) for x in X], dtype=np.float64)
+    rng_state = algorithm.rng.bit_generator.state
+    out = np.empty(len(X))
+    for i, x in enumerate(X):
+        state.s[:], state.v[:], state.m[:] = algorithm.s, algorithm.v, algorithm.m
+        state.rng.bit_generator.state = rng_state
+        out[i] = state.predict(x)
+    return out
 
 
-class _Estimator:
-    """scikit-learn's estimator protocol, written out so that this module needs only numpy."""
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import check_is_fitted
+except ImportError as error:  # fit() and predict() above still work
+    _NO_SKLEARN = error
 
-    _PARAMS = ("epochs", "seed", "max_abs_error")
+    class BaseEstimator:
+        pass
 
-    def __init__(self, epochs=1, seed=0, max_abs_error=100.0):
+    class ClassifierMixin:
+        pass
+
+    class RegressorMixin:
+        pass
+
+else:
+    _NO_SKLEARN = None
+    try:
+        from sklearn.utils.validation import validate_data as _validate_data
+    except ImportError:  # scikit-learn < 1.6
+
+        def _validate_data(estimator, *args, **kwargs):
+            return estimator._validate_data(*args, **kwargs)
+
+
+class _Evolved(BaseEstimator):
+    """The program as a scikit-learn estimator; see EvolvedRegressor and EvolvedClassifier.
+
+    Parameters: ``epochs`` (passes over the training data; later ones in a
+    shuffled order), ``random_state`` (seeds the random ops and the epoch
+    order; int, None or a RandomState), ``max_abs_error`` (training stops at
+    the first example whose error is NaN or larger, as in evoforge; a
+    ``ConvergenceWarning`` says so), ``standardize`` (centre and scale every
+    feature with the training data's mean and standard deviation before the
+    program sees it, as evoforge's projected tasks are; constant features are
+    only centred).
+
+    Fitted attributes: ``n_features_in_`` (F, taken from X at fit: the ops do not
+    depend on it), ``mean_`` and ``scale_`` (identity when not standardizing),
+    ``algorithm_`` (the trained memory), ``n_steps_`` (training steps run) and
+    ``stopped_`` (training stopped early).
+
+    ``sklearn.utils.estimator_checks.check_estimator`` passes. It skips two
+    checks for reasons outside the estimator: ``check_array_api_input`` (runs
+    only with the environment variable ``SCIPY_ARRAY_API=1``; input is
+    converted to numpy) and ``check_*_data_not_an_array`` (needs pandas). The
+    tag ``poor_score`` is set: an evolved program need not learn the checks'
+    test problems, so their accuracy and R^2 thresholds are not asserted.
+    """
+
+    def __init__(
+        self, epochs=1, random_state=0, max_abs_error=100.0, standardize=True, carry_memory=False
+    ):
         self.epochs = epochs
-        self.seed = seed
+        self.random_state = random_state
         self.max_abs_error = max_abs_error
+        self.standardize = standardize
+        self.carry_memory = carry_memory
 
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._PARAMS}
 
-    def set_params(self, **params):
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(f"{type(self).__name__}: unknown parameter {name!r}")
-            setattr(self, name, value)
-        return self
+    def _check_task(self):
+        if _NO_SKLEARN is not None:
+            raise ImportError("the estimators need scikit-learn") from _NO_SKLEARN
+        if TASK == "multiclass":
+            raise ValueError(
+                "this program was evolved on multiclass tasks (vector logits in v1); "
+                "the exported estimators run scalar programs only"
+            )
+        if TASK is not None and TASK != self._task:
+            other = "EvolvedClassifier" if TASK == "classification" else "EvolvedRegressor"
+            raise ValueError(
+                f"this program was evolved on {TASK} tasks; {type(self).__name__} would "
+                f"use it for {self._task}: use {other}"
+            )
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, numbers.Integral):
+            raise TypeError(f"epochs: expected an integer >= 1, got {self.epochs!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs: expected an integer >= 1, got {self.epochs!r}")
+        if not self.max_abs_error > 0:
+            raise ValueError(f"max_abs_error: expected a number > 0, got {self.max_abs_error!r}")
 
-    def __repr__(self):
-        args = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __sklearn_tags__(self):
-        # Only scikit-learn (>= 1.6) asks for tags, so it can be imported here.
-        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
-
-        classifier = self._estimator_type == "classifier"
-        return Tags(
-            estimator_type=self._estimator_type,
-            target_tags=TargetTags(required=True),
-            classifier_tags=ClassifierTags(multi_class=False) if classifier else None,
-            regressor_tags=None if classifier else RegressorTags(),
-        )
+    def _seed(self):
+        if isinstance(self.random_state, numbers.Integral) and not isinstance(
+            self.random_state, bool
+        ):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(2**31 - 1))
 
     def _train(self, X, y, classify):
-        self.algorithm_ = fit(X, y, self.epochs, classify=classify, seed=self.seed,
-                              max_abs_error=self.max_abs_error)
-        self.n_features_in_ = F
+        if self.standardize:
+            self.mean_ = X.mean(axis=0)
+            scale = X.std(axis=0)
+            self.scale_ = np.where(scale > 0.0, scale, 1.0)
+        else:
+            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.algorithm_ = fit(
+            (X - self.mean_) / self.scale_, y, self.epochs, classify=classify,
+            seed=self._seed(), max_abs_error=self.max_abs_error,
+        )  # fmt: skip
+        self.n_steps_ = self.algorithm_.steps
+        self.stopped_ = self.algorithm_.stopped
+        if self.stopped_:
+            warnings.warn(
+                f"training stopped at step {self.n_steps_} of {self.epochs * len(X)}: the "
+                f"error was NaN or above max_abs_error={self.max_abs_error} (as in evoforge); "
+                "predictions use the memory at that step",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         return self
 
+    def _outputs(self, X):
+        """s1 after Predict for each row of X (validated like the training data)."""
+        check_is_fitted(self)
+        X = _validate_data(self, X, reset=False, dtype=np.float64)
+        return predict(self.algorithm_, (X - self.mean_) / self.scale_, carry=self.carry_memory)
 
-class EvolvedRegressor(_Estimator):
-    """The evolved algorithm as a regressor: predictions are s1."""
 
-    _estimator_type = "regressor"
+class EvolvedRegressor(RegressorMixin, _Evolved):
+    """The evolved algorithm as a regressor: predictions are s1.
+
+    Follows scikit-learn's conventions (passes ``check_estimator``): X and y are
+    validated (finite, 2-D, dense, real), F is taken from X, ``predict`` before
+    ``fit`` raises ``NotFittedError``, ``score`` is R^2. Predictions may be
+    NaN or infinite after a ``ConvergenceWarning`` (training stopped). Refuses a
+    program evolved on classification tasks (``TASK``).
+    """
+
+    _task = "regression"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # An evolved program need not learn scikit-learn's test problems (Figure 5's
+        # rate of 4.1 diverges on them), so check_estimator does not hold it to an
+        # R^2 threshold; every conformance check still runs.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"poor_score": True}
 
     def fit(self, X, y):
+        self._check_task()
+        X, y = _validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         return self._train(X, y, classify=False)
 
     def predict(self, X):
-        return predict(self.algorithm_, X)
-
-    def score(self, X, y):
-        """Coefficient of determination R^2."""
-        y = np.asarray(y, dtype=np.float64)
-        residual = float(np.sum((y - self.predict(X)) ** 2))
-        total = float(np.sum((y - y.mean()) ** 2))
-        if total == 0.0:
-            return 1.0 if residual == 0.0 else 0.0
-        return 1.0 - residual / total
+        return self._outputs(X)
 
 
-class EvolvedClassifier(_Estimator):
-    """The evolved algorithm as a binary classifier: s1 is the logit of ``classes_[1]``."""
+class EvolvedClassifier(ClassifierMixin, _Evolved):
+    """The evolved algorithm as a binary classifier: s1 is the logit of ``classes_[1]``.
 
-    _estimator_type = "classifier"
+    Follows scikit-learn's conventions (passes ``check_estimator``): X and y are
+    validated, ``classes_`` holds the two labels (any type) and training sees
+    0/1; ``predict_proba`` is (1 - p, p) with p = sigmoid(s1),
+    ``decision_function`` the logit, ``score`` the accuracy. As evoforge
+    scores it, class 1 needs p > 0.5: a logit of 0 and a NaN logit (training
+    stopped) give class 0, and a NaN logit gives p = 0. Refuses more than two
+    classes, continuous targets and a program evolved on regression tasks
+    (``TASK``). Declares the tag ``multi_class=False``, so ``check_estimator``
+    runs its classifier checks on two classes.
+    """
+
+    _task = "classification"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.poor_score = True  # as for EvolvedRegressor
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"binary_only": True, "poor_score": True}
 
     def fit(self, X, y):
-        y = np.asarray(y)
+        self._check_task()
+        X, y = _validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        target = type_of_target(y, input_name="y")
+        if target != "binary":
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is {target}."
+            )
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
-            raise ValueError(f"y: expected two classes, got {len(self.classes_)}")
+            raise ValueError("y: a binary classifier needs samples of 2 classes, got 1 class")
         return self._train(X, (y == self.classes_[1]).astype(np.float64), classify=True)
 
     def decision_function(self, X):
-        return predict(self.algorithm_, X)
+        return self._outputs(X)
 
     def predict_proba(self, X):
-        p = np.array([_sigmoid(logit) for logit in self.decision_function(X)])
+        with np.errstate(all="ignore"):
+            p = np.array([_sigmoid(logit) for logit in self.decision_function(X)])
+        p = np.where(np.isnan(p), 0.0, p)  # scored as class 0, as evoforge does
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
-        # As evoforge scores accuracy: class 1 when sigmoid(s1) > 0.5, so a NaN
-        # logit and a logit of exactly 0 both give class 0.
-        return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
-
-    def score(self, X, y):
-        """Accuracy."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        # As evoforge scores accuracy: class 1 when sigmoid(s1) > 0.5.
+        positive = self.predict_proba(X)[:, 1] > 0.5
+        return self.classes_[positive.astype(int)]
 ''')
 
 
@@ -397,17 +560,34 @@ def _literal(value: float) -> str:
 def _statement(row: tuple, features: int) -> str:
     op, in1, in2, out, d0, d1, d2 = row
     fields = dict(o=out, a=in1, b=in2, d0=_literal(d0), d1=_literal(d1), d2=_literal(d2))
-    if OPS[op].data in (VECTOR_CONST, MATRIX_CONST):
-        fields["i"] = fraction_index(d0, features)
-        fields["j"] = fraction_index(d1, features)
     code = _STATEMENTS[op].format(**fields)
     return f"{_INDENT}{code}  # {instruction_text(OPS[op], row, features)}"
 
 
-def export_module(program: Program, memory: Memory) -> str:
+# The kind of task a run scored its programs on, by search_tasks.type.
+TASKS = {
+    "linear": "regression",
+    "affine": "regression",
+    "teacher": "regression",
+    "projected_binary": "classification",
+    "projected_multiclass": "multiclass",
+}
+_TASK_TEXT = {
+    None: "unrecorded",
+    "regression": "regression (RMS error)",
+    "classification": "binary classification (accuracy)",
+    "multiclass": "multiclass",
+}
+
+
+def export_module(program: Program, memory: Memory, task: str | None = None) -> str:
     """Python source of a standalone module implementing ``program`` (see the
-    module docstring for what it contains). Raises ``ValueError`` if
-    ``program`` does not fit ``memory``.
+    module docstring for what it contains). ``task`` (``"regression"``,
+    ``"classification"``, ``"multiclass"`` or None) is what the program was
+    evolved on: the module records it as ``TASK`` and its estimator of the
+    other kind refuses the program. Raises ``ValueError`` if ``program`` does
+    not fit ``memory`` or ``task`` is unknown. ``memory.features`` is only
+    recorded: the module takes F from the data.
 
     Example:
         >>> from evoforge.automl_zero.program import Memory
@@ -418,6 +598,8 @@ def export_module(program: Program, memory: Memory) -> str:
         ['s[1] = _total(v[0] * v[0])  # s1 = dot(v0, v0)']
     """
     program.validate(memory)
+    if task not in _TASK_TEXT:
+        raise ValueError(f"task: expected one of {sorted(TASKS.values())} or None, got {task!r}")
     bodies = {}
     for k, name in enumerate(COMPONENTS):
         lines = [_statement(row, memory.features) for row in program.rows(k)]
@@ -427,6 +609,8 @@ def export_module(program: Program, memory: Memory) -> str:
         n_scalars=memory.n_scalars,
         n_vectors=memory.n_vectors,
         n_matrices=memory.n_matrices,
+        task=repr(task),
+        task_text=_TASK_TEXT[task],
         **bodies,
     )
 
@@ -453,22 +637,59 @@ def config_memory(table: Mapping[str, Any], path: str = "automl_zero") -> Memory
     )
 
 
-def load_estimator(program_text: str, memory: Memory, kind: str = "regressor"):
+def config_task(table: Mapping[str, Any], path: str = "automl_zero") -> str:
+    """The kind of task (a `TASKS` value) a run's ``[automl_zero]`` table scored
+    its programs on, from ``search_tasks.type``.
+
+    Example:
+        >>> config_task({"search_tasks": {"type": "projected_binary"}})
+        'classification'
+    """
+    kind = Section(table, path).get_section("search_tasks").get_str("type", choices=tuple(TASKS))
+    return TASKS[kind]
+
+
+def load_estimator(
+    program_text: str,
+    memory: Memory,
+    kind: str = "regressor",
+    task: str | None = None,
+    **params: Any,
+):
     """An unfitted ``EvolvedRegressor`` or ``EvolvedClassifier`` (``kind``
     ``"regressor"`` or ``"classifier"``) for a program in evoforge's text form,
-    built from `export_module`'s source without writing a file.
+    built from `export_module`'s source without writing a file; ``params`` are
+    the estimator's (``epochs``, ``random_state``, ``max_abs_error``,
+    ``standardize``). ``memory`` gives the address counts; F comes from the
+    data at ``fit``. ``task``, when known, is what the program was evolved on
+    (see `export_module`): a ``kind`` that does not match it is refused here.
 
-    The class lives in an unnamed in-memory module, so the estimator cannot be
-    pickled (e.g. for ``n_jobs > 1``); write the module to a file for that.
+    The module is registered in ``sys.modules`` under a name derived from its
+    source, so the estimator pickles within this process (``clone``, joblib
+    with threads); for worker processes (``n_jobs > 1``) write the module to a
+    file and import it.
 
     Example:
         >>> from evoforge.automl_zero.program import Memory
         >>> load_estimator("def Predict():\\n    s1 = mean(v0)", Memory(4, 3, 1, 4), "classifier")
-        EvolvedClassifier(epochs=1, seed=0, max_abs_error=100.0)
+        EvolvedClassifier()
+        >>> load_estimator("def Predict():\\n    s1 = mean(v0)", Memory(4, 3, 1, 4), "classifier",
+        ...                task="regression")
+        Traceback (most recent call last):
+        ...
+        ValueError: kind: the program was evolved on regression tasks; use kind='regressor'
     """
     if kind not in ESTIMATORS:
         raise ValueError(f"kind: expected one of {sorted(ESTIMATORS)}, got {kind!r}")
-    source = export_module(from_text(program_text, memory), memory)
-    module = types.ModuleType("evoforge_exported")
-    exec(compile(source, "<evoforge exported program>", "exec"), module.__dict__)
-    return getattr(module, ESTIMATORS[kind])()
+    kinds = {"regression": "regressor", "classification": "classifier"}
+    if task is not None and kinds.get(task) != kind:
+        hint = f"use kind={kinds[task]!r}" if task in kinds else "no exported estimator runs it"
+        raise ValueError(f"kind: the program was evolved on {task} tasks; {hint}")
+    source = export_module(from_text(program_text, memory), memory, task)
+    name = "evoforge_exported_" + hashlib.sha256(source.encode()).hexdigest()[:16]
+    module = sys.modules.get(name)
+    if module is None:
+        module = types.ModuleType(name)
+        exec(compile(source, f"<evoforge exported program {name}>", "exec"), module.__dict__)
+        sys.modules[name] = module
+    return getattr(module, ESTIMATORS[kind])(**params)
