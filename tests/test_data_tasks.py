@@ -23,6 +23,7 @@ from evoforge.data import (
     projected_binary_tasks,
     teacher_tasks,
 )
+from evoforge.data.tasks import stream_rng, task_seed_sequence
 
 ARRAYS = ("train_x", "train_y", "valid_x", "valid_y", "orders", "seeds")
 REGRESSION = (linear_tasks, affine_tasks, teacher_tasks)
@@ -282,3 +283,30 @@ def test_bad_records_are_rejected():
         TaskSet(ts.train_x, ts.train_y, ts.valid_x, ts.valid_y, ts.orders, [1, -1], "rms", ts.names)
     with pytest.raises(ValueError, match="names"):
         TaskSet(ts.train_x, ts.train_y, ts.valid_x, ts.valid_y, ts.orders, ts.seeds, "rms", ("a",))
+
+
+def test_teacher_tasks_follow_the_reference_generator():
+    # Google's Scalar2LayerNnRegressionTaskCreator: x, M (F x F) and u standard
+    # Gaussian, hidden units 0 and 2 zeroed, y = u . ReLU(M x).
+    ts = teacher_tasks(3, features=8, n_train=50, n_valid=20, seed=11)
+    for d in range(3):
+        rng = stream_rng(task_seed_sequence(11, d), "model")
+        m, u = rng.standard_normal((8, 8)), rng.standard_normal(8)
+        m[[0, 2]], u[[0, 2]] = 0.0, 0.0
+        for x, y in ((ts.train_x[d], ts.train_y[d]), (ts.valid_x[d], ts.valid_y[d])):
+            np.testing.assert_allclose(y, np.maximum(x @ m.T, 0.0) @ u, rtol=1e-12)
+    many = teacher_tasks(200, features=8, n_train=200, n_valid=1, seed=0)
+    assert 4.0 < many.train_y.std() < 6.0  # sqrt((F - 2) * F / 2) = 4.9 per task, about
+
+
+def test_teacher_input_and_weight_scales():
+    base = teacher_tasks(2, features=6, n_train=30, n_valid=5, seed=3)
+    scaled = teacher_tasks(
+        2, features=6, n_train=30, n_valid=5, seed=3, input_scale=0.02, weight_scale=3.0
+    )
+    np.testing.assert_allclose(scaled.train_x, 0.02 * base.train_x, rtol=1e-15)
+    # ReLU is positively homogeneous: labels scale by input_scale * weight_scale**2.
+    np.testing.assert_allclose(scaled.valid_y, 0.02 * 9.0 * base.valid_y, rtol=1e-12)
+    for bad in (0.0, -1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="input_scale"):
+            teacher_tasks(1, input_scale=bad)

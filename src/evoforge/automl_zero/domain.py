@@ -174,11 +174,18 @@ def _tasks(section: Section, seed: int, split: str, n_tasks_default: int) -> tup
     extra = {}
     if kind == "teacher":
         extra = {"hidden": section.get_int("hidden", features, min=1, max=MAX_FEATURES)}
+    scales = {}
+    if kind == "teacher":  # 1.0 is Google's generator; smaller inputs suit Figure 5's rate
+        scales = {
+            key: section.get_float(key, 1.0, min=0.0, max=1e6, min_exclusive=True)
+            for key in ("input_scale", "weight_scale")
+        }
     nbytes = _check_task_memory(
         section, n_tasks,
         {"n_train": n_train, "n_valid": n_valid, "features": features, "epochs": epochs, **extra},
     )  # fmt: skip
-    return make(n_tasks, features, n_train, n_valid, epochs, seed=task_seed, **extra), nbytes
+    tasks = make(n_tasks, features, n_train, n_valid, epochs, seed=task_seed, **extra, **scales)
+    return tasks, nbytes
 
 
 def _initial(table: Section, memory: Memory) -> str | Program:

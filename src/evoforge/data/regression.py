@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -46,6 +47,7 @@ def _regression_tasks(
     n_valid: int,
     epochs: int,
     seed: int | np.random.SeedSequence,
+    input_scale: float = 1.0,
 ) -> TaskSet:
     n_tasks = require_positive_int("n_tasks", n_tasks)
     features = require_positive_int("features", features)
@@ -57,8 +59,8 @@ def _regression_tasks(
         ss = task_seed_sequence(seed, i)
         label = draw(stream_rng(ss, "model"))
         # Separate input streams keep the validation set fixed when n_train changes.
-        train_x = stream_rng(ss, "train").standard_normal((n_train, features))
-        valid_x = stream_rng(ss, "valid").standard_normal((n_valid, features))
+        train_x = stream_rng(ss, "train").standard_normal((n_train, features)) * input_scale
+        valid_x = stream_rng(ss, "valid").standard_normal((n_valid, features)) * input_scale
         tasks.append(
             Task(
                 train_x=train_x,
@@ -125,6 +127,17 @@ def affine_tasks(
     return _regression_tasks("affine", draw, n_tasks, features, n_train, n_valid, epochs, seed)
 
 
+# Hidden units whose weights Google's teacher-task generator zeroes (rows 0
+# and 2 of M, entries 0 and 2 of u), so each teacher has F - 2 live units.
+REFERENCE_DEAD_UNITS = (0, 2)
+
+
+def _positive_scale(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def teacher_tasks(
     n_tasks: int,
     features: int = 8,
@@ -134,26 +147,45 @@ def teacher_tasks(
     *,
     hidden: int | None = None,
     seed: int | np.random.SeedSequence = 0,
+    input_scale: float = 1.0,
+    weight_scale: float = 1.0,
 ) -> TaskSet:
-    """Teacher-network regression tasks: ``y = u · ReLU(M x)``.
+    """Teacher-network regression tasks: ``y = u · ReLU(M x)``, generated as
+    Google's reference does (``Scalar2LayerNnRegressionTaskCreator``).
 
-    ``M`` (``hidden × F``, default ``hidden = F``; keyword-only so the positional
-    arguments match `linear_tasks`) and ``u`` (``hidden``) have
-    unscaled standard Gaussian entries, as in the paper; no fan-in scaling is
-    applied, so labels have mean ``≈ 0`` and standard deviation
-    ``≈ sqrt(hidden · F / 2)`` (4√2 ≈ 5.7 for the paper's F = 8). Keep that in mind
-    against the interpreter's ``max_abs_error`` (100) for large ``F``.
+    The reference draws ``x``, ``M`` (``F × F``) and ``u`` with standard
+    Gaussian entries and no fan-in scaling, and zeroes hidden units 0 and 2
+    (`REFERENCE_DEAD_UNITS`: rows of ``M``, entries of ``u``), so labels have
+    standard deviation ``≈ sqrt((F - 2) · F / 2)`` (√24 ≈ 4.9 at the paper's
+    F = 8). ``hidden`` (default F; keyword-only so the positional arguments
+    match `linear_tasks`) changes the number of units; the same units are zeroed.
+
+    ``input_scale`` and ``weight_scale`` (default 1, the reference) are the
+    standard deviations of ``x`` and of the teacher's weights: an evoforge
+    option, not the reference's. Figure 5's program as printed (learning rate
+    4.1) diverges within a few steps on the reference's tasks; it learns
+    when the inputs are small (``configs/automl_zero/teacher_nn_figure5.toml``).
 
     Example:
         >>> ts = teacher_tasks(1, features=4, hidden=6, n_train=20, n_valid=5, seed=3)
         >>> ts.train_y.shape
         (1, 20)
+        >>> small = teacher_tasks(1, features=4, n_train=20, n_valid=5, seed=3, input_scale=0.1)
+        >>> bool(np.allclose(small.train_x, 0.1 * teacher_tasks(1, 4, 20, 5, seed=3).train_x))
+        True
     """
     hidden_size = features if hidden is None else require_positive_int("hidden", hidden)
+    input_scale = _positive_scale("input_scale", input_scale)
+    weight_scale = _positive_scale("weight_scale", weight_scale)
+    dead = [unit for unit in REFERENCE_DEAD_UNITS if unit < hidden_size]
 
     def draw(rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-        m = rng.standard_normal((hidden_size, features))
-        u = rng.standard_normal(hidden_size)
+        m = rng.standard_normal((hidden_size, features)) * weight_scale
+        u = rng.standard_normal(hidden_size) * weight_scale
+        m[dead] = 0.0
+        u[dead] = 0.0
         return lambda x: np.maximum(x @ m.T, 0.0) @ u
 
-    return _regression_tasks("teacher", draw, n_tasks, features, n_train, n_valid, epochs, seed)
+    return _regression_tasks(
+        "teacher", draw, n_tasks, features, n_train, n_valid, epochs, seed, input_scale
+    )
