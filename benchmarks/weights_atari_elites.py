@@ -46,7 +46,9 @@ def one_run(game: str, setting: str, seed: int, args: argparse.Namespace) -> dic
     search_s = time.time() - start
     s = robust_summary(run_dir)
     spec, policy, _ = build_policy(data["rl_weights"])
-    returns = final_evaluation(spec, policy, s.elite_seeds, args.final_episodes)
+    returns = final_evaluation(
+        spec, policy, s.elite_seeds, args.final_episodes, workers=data["run"]["workers"]
+    )
     return {
         "figure": "weights_atari_elites",
         "game": game,

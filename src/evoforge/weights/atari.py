@@ -311,20 +311,49 @@ def final_evaluation(
     seeds: Sequence[int],
     episodes: int = 100,
     final_seed: int = FINAL_SEED,
+    workers: int = 1,
 ) -> list[float]:
     """An agent's returns on ``episodes`` fixed episodes (episode i's seeds
-    from ``SeedSequence([final_seed, i])``, the same for every agent).
+    from ``SeedSequence([final_seed, i])``, the same for every agent), in
+    episode order; ``workers`` > 1 plays them in that many processes.
 
     Example:
         >>> spec, policy, _ = build_policy({"env": "CartPole-v1", "max_steps": 10})
         >>> final_evaluation(spec, policy, (3,), 2) == final_evaluation(spec, policy, (3,), 2)
         True
     """
+    indices = list(range(episodes))
+    if workers <= 1 or episodes < 2:
+        return _final_episodes(spec, policy, tuple(seeds), final_seed, indices)
+    import concurrent.futures
+    import multiprocessing
+
+    parts = [indices[w::workers] for w in range(workers)]
+    context = multiprocessing.get_context("spawn")  # no forked torch or emulator state
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(_final_episodes, spec, policy, tuple(seeds), final_seed, part)
+            for part in parts
+        ]
+        results = [f.result() for f in futures]
+    returns = [0.0] * episodes
+    for part, got in zip(parts, results, strict=True):
+        for i, r in zip(part, got, strict=True):
+            returns[i] = r
+    return returns
+
+
+def _final_episodes(
+    spec: EnvSpec, policy: SeedPolicy, seeds: tuple[int, ...], final_seed: int, indices: list[int]
+) -> list[float]:
+    import torch
+
+    torch.set_num_threads(1)  # as in the search's workers: more threads only contend
     runner = EpisodeRunner(spec)
     act = policy.controller(seeds)
     try:
         returns = []
-        for i in range(episodes):
+        for i in indices:
             rng = np.random.default_rng(np.random.SeedSequence([final_seed, i]))
             env_seed, noops = draw_episode(spec, rng)
             returns.append(runner.run(act, env_seed, noops).total_return)
@@ -493,7 +522,7 @@ def cli_agent(
     store.close()
     spec, policy, _ = build_policy(config.domain)
     if episodes:
-        returns = final_evaluation(spec, policy, seeds, episodes)
+        returns = final_evaluation(spec, policy, seeds, episodes, workers=config.run.workers)
         print(
             f"{label} over {episodes} episodes (fixed seeds): mean {np.mean(returns):.6g}"
             f" ± {np.std(returns):.3g} (min {min(returns):g}, max {max(returns):g})"
