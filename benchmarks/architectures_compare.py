@@ -48,7 +48,7 @@ def summarise(run_dir: Path, final_epochs: int) -> dict:
     curve, best = [], None
     for i, fitness, per_task, _cost, _created, error in rows:
         if error is None and per_task:
-            val, test, f = json.loads(per_task)
+            _val, test, f = json.loads(per_task)
             flops += f
             if best is None or fitness > best[1]:
                 best = (i, fitness, test)
@@ -127,9 +127,10 @@ def main() -> None:
     for other in names[1:]:
         a, b = results[names[0]], results[other]
         test = mannwhitneyu(a, b, alternative="greater")
-        print(json.dumps({"compare": f"{names[0]} > {other}", "metric": key,
-                          "mean_a": sum(a) / len(a), "mean_b": sum(b) / len(b),
-                          "U": float(test.statistic), "p_one_sided": float(test.pvalue)}))  # fmt: skip
+        line = {"compare": f"{names[0]} > {other}", "metric": key, "mean_a": sum(a) / len(a),
+                "mean_b": sum(b) / len(b), "U": float(test.statistic),
+                "p_one_sided": float(test.pvalue)}  # fmt: skip
+        print(json.dumps(line))
     if args.plot:
         plot(lines, args.plot)
 
