@@ -268,3 +268,24 @@ def test_serial_island_run_interrupted_by_ctrl_c_resumes_exactly(tmp_path):
         sessions += 1
     assert sessions > 4 and result.n_individuals == 2600
     assert stored(tmp_path / "r", RESULT_COLUMNS) == stored(tmp_path / "ref", RESULT_COLUMNS)
+
+
+def test_ctrl_c_while_a_chunk_is_stored_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    """A Ctrl-C inside `Run.changing_state` (here while the island driver
+    stores a chunk: the counters are ahead of the rows) must not be followed
+    by a final checkpoint naming rows that were never stored."""
+    Run.create(tmp_path / "ref", config(1200, **RESUMABLE)).run()
+    add_rows, calls = RunStore.add_rows, 0
+
+    def interrupt_the_third(store, rows):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt
+        add_rows(store, rows)
+
+    monkeypatch.setattr(RunStore, "add_rows", interrupt_the_third)
+    assert Run.create(tmp_path / "r", config(1200, **RESUMABLE)).run().interrupted
+    monkeypatch.undo()
+    assert Run.resume(tmp_path / "r").run().n_individuals == 1200
+    assert stored(tmp_path / "r", RESULT_COLUMNS) == stored(tmp_path / "ref", RESULT_COLUMNS)

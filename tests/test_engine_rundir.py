@@ -20,7 +20,8 @@ import toy_domain  # noqa: F401 - registers the "toy" domain
 from evoforge.config import ConfigError, parse_config
 from evoforge.errors import EvoforgeError, RunDirError
 from evoforge.evolution.lock import LOCK_FILE, RunLock, RunLockedError
-from evoforge.evolution.run import ConfigChangedError, Run
+from evoforge.evolution.run import Run
+from evoforge.evolution.rundir import ConfigChangedError
 from evoforge.evolution.store import RunStore, StoreError
 
 RESULT_COLUMNS = "id, parent_id, mutation, genome_text, fitness, per_task, cost, fec_hit"

@@ -270,6 +270,11 @@ class Archipelago:
                     book.arriving = self._immigrants(book.state["uploaded"])
                 book.immigrants = book.arriving
 
+    @property
+    def plans(self) -> list[IslandPlan]:
+        """Each island's plan, in island order."""
+        return [book.plan for book in self.books]
+
     def population_fitness(self) -> list[float]:
         return [f for book in self.books for f in book.fitness]
 
@@ -277,7 +282,7 @@ class Archipelago:
 
     def loop(self, run: Run, backend: IslandBackend) -> str:
         """Feed the islands and store their results until a stop condition."""
-        reason = run._stop_check()
+        reason = run.stop_check()
         if reason is not None:
             return reason
         backend.start([self.spec(i, run.store) for i in range(len(self.books))])
@@ -292,17 +297,16 @@ class Archipelago:
                         self._feed(book, run, backend)
                 if not any(book.grants for book in self.books):
                     # Nothing in flight: stopping, or the individuals budget is granted out.
-                    return reason if stopping else run._stop_check() or "max_individuals"
+                    return reason if stopping else run.stop_check() or "max_individuals"
                 for index, message in backend.receive():
                     book = self.books[index]
                     if isinstance(message, Died):
                         self._restart(book, message, run, backend)
                         continue
-                    run._busy = True
-                    self._take(book, message, run)
-                    run._busy = False
+                    with run.changing_state():
+                        self._take(book, message, run)
                 if not stopping:
-                    reason = run._stop_check()
+                    reason = run.stop_check()
                     stopping = reason is not None
                 pacer.step()
 
@@ -312,7 +316,7 @@ class Archipelago:
         every = self.config.search.islands.migrate_every
         max_n = self.config.run.max_individuals
         while True:
-            reason = run._stop_check()
+            reason = run.stop_check()
             if reason is not None:
                 return reason
             book = self.books[self.turn]
@@ -326,9 +330,8 @@ class Archipelago:
             backend.send(book.plan.index, Request(grant, REQUEST_SECONDS, migrate_at, immigrants))
             book.grants.append(grant)
             [(_, chunk)] = backend.receive()
-            run._busy = True
-            self._take(book, chunk, run)
-            run._busy = False
+            with run.changing_state():
+                self._take(book, chunk, run)
             if book.evaluated >= end:
                 self.turn = (self.turn + 1) % len(self.books)
             pacer.step()
@@ -375,10 +378,10 @@ class Archipelago:
             run.fec_hits += sum(columns[8])
             run.early_stopped += sum(columns[9])
             run.errors += len(rows) - columns[10].count(None)
-            if max(columns[4]) > run._best_fitness:
+            if max(columns[4]) > run.best_fitness:
                 for row in stored:  # in order: each new best is announced
-                    if row[10] is None and row[4] > run._best_fitness:  # not a failure
-                        run._new_best(self._individual(row, run))
+                    if row[10] is None and row[4] > run.best_fitness:  # not a failure
+                        run.offer_best(self._individual(row, run))
             run.n = first_global + len(rows) - 1
             run.store.add_rows(stored)
         book.state = chunk.state
@@ -454,7 +457,7 @@ class Archipelago:
             )
         log.warning("island %d: %s; restarting it from its last state", index, died.reason)
         run.store.event("island_restart", {"island": index, "reason": died.reason})
-        run._checkpoint()  # its members must be in the file to be read back
+        run.checkpoint()  # its members must be in the file to be read back
         book.grants.clear()
         book.migrating = False
         if book.state is not None:

@@ -10,7 +10,7 @@ Example:
     ...         class run:
     ...             checkpoint_every, checkpoint_seconds = 100, 60.0
     ...     n, checkpoints = 0, 0
-    ...     def _checkpoint(self): self.checkpoints += 1
+    ...     def checkpoint(self): self.checkpoints += 1
     >>> run = FakeRun()
     >>> with Pacer(run) as pacer:  # the cyclic collector waits for checkpoints
     ...     run.n = 150
@@ -54,7 +54,7 @@ class Pacer:
         self._collection.__exit__(*exc_info)
 
     def _checkpoint(self, now: float) -> None:
-        self.run._checkpoint()
+        self.run.checkpoint()
         self._collection.maybe_collect()
         self._next_checkpoint(now)
 

@@ -32,99 +32,56 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import json
 import logging
 import math
-import os
 import signal
 import sys
 import threading
 import time
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evoforge.config import ConfigError, ExperimentConfig, load_config
+from evoforge.config import ExperimentConfig, load_config
 from evoforge.errors import RunDirError
-from evoforge.evolution.archipelago import Archipelago, IslandPlan, plan_islands
-from evoforge.evolution.artefacts import ARTEFACT_DIR, ArtefactStore, Inheritance, JobEvaluator
-from evoforge.evolution.backends import Backend, is_batched, make_backend
+from evoforge.evolution.assembly import RunParts, build_run_parts
+from evoforge.evolution.backends import Backend
 from evoforge.evolution.domain_source import domain_source
 from evoforge.evolution.fec import CachedEvaluator
-from evoforge.evolution.hurdles import Hurdle
-from evoforge.evolution.island_backends import IslandBackend, make_island_backend
-from evoforge.evolution.lock import LOCK_FILE, RunLock
+from evoforge.evolution.island_backends import IslandBackend
+from evoforge.evolution.lock import RunLock
 from evoforge.evolution.pacing import Pacer
 from evoforge.evolution.progress import NullProgress, Progress, Snapshot
-from evoforge.evolution.space import (
-    ArtefactEvaluator,
-    Budget,
-    DomainSetup,
-    Evaluator,
-    Fingerprinter,
-    Individual,
+from evoforge.evolution.rundir import (
+    BEST_FILE,
+    CONFIG_FILE,
+    STORE_FILE,
+    check_config,
+    check_empty,
+    checkpoint_problem,
+    claim_run_dir,
+    config_fingerprint,
+    plain_changes,
+    resolved_table,
+    write_atomic,
+    write_best,
 )
+from evoforge.evolution.space import Budget, DomainSetup, Individual
 from evoforge.evolution.store import RunStore, StoreError
-from evoforge.evolution.strategies import (
-    Candidate,
-    Strategy,
-    decode_state,
-    encode_state,
-    get_strategy,
-    make_strategy,
-)
+from evoforge.evolution.strategies import Candidate, decode_state, encode_state
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.toml"
-STORE_FILE = "run.sqlite"
-BEST_FILE = "best.txt"
+# Importers of this module have long found these here.
+__all__ = ["BEST_FILE", "CONFIG_FILE", "STORE_FILE", "Run", "RunDirError", "RunResult"]
 
 INTERRUPTED = "interrupted"
 _NO_HURDLE = Budget()
 # A first one stops after the evaluations in hand, a second one at once.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-# Config keys `resume` may continue with when they changed: the budget, stop
-# conditions and how evaluations are executed, none of which the checkpoint's
-# strategy, rng or population depend on.
-SAFE_CONFIG_KEYS = frozenset(
-    {
-        "run.max_individuals",
-        "run.max_cost",
-        "run.max_seconds",
-        "run.stop_fitness",
-        "run.stop_select_fitness",
-        "run.workers",
-        "run.backend",
-        "run.checkpoint_every",
-        "run.checkpoint_seconds",
-        "run.eval_timeout",
-        "run.in_flight_per_worker",
-        "run.chunk_size",
-        "run.devices",
-    }
-)
-_ABSENT: Any = object()  # a key missing on one side of a config comparison
-
-
-class ConfigChangedError(RunDirError):
-    """A run directory's ``config.toml`` differs from the config the run was
-    started with. ``changes`` lists ``(dotted key, old, new)``; ``unsafe`` the
-    keys that `Run.resume` cannot continue with."""
-
-    def __init__(
-        self, message: str, changes: list[tuple[str, Any, Any]], unsafe: list[str]
-    ) -> None:
-        super().__init__(message)
-        self.changes = changes
-        self.unsafe = unsafe
 
 
 @dataclass(frozen=True)
@@ -143,242 +100,6 @@ class RunResult:
     @property
     def interrupted(self) -> bool:
         return self.stop_reason == INTERRUPTED
-
-
-def _without_unusable_fec(config: ExperimentConfig, setup: DomainSetup) -> ExperimentConfig:
-    """Turn the FEC off (and say so in the resolved config) if the evaluator
-    cannot fingerprint, or keeps artefacts (a cache hit would leave the child
-    without files): the cache is an optimisation, not a requirement."""
-    keeps_files = isinstance(setup.evaluator, ArtefactEvaluator)
-    if not config.search.fec.enabled or (
-        isinstance(setup.evaluator, Fingerprinter) and not keeps_files
-    ):
-        return config
-    why = "keeps artefacts" if keeps_files else "has no fingerprint()"
-    log.info("FEC disabled: the %s evaluator %s", config.run.domain, why)
-    fec = dataclasses.replace(config.search.fec, enabled=False)
-    resolved = {**config.resolved, "search": {**config.resolved["search"]}}
-    resolved["search"]["fec"] = {**resolved["search"]["fec"], "enabled": False}
-    search = dataclasses.replace(config.search, fec=fec)
-    return dataclasses.replace(config, search=search, resolved=resolved)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` whole or not at all; `RunDirError` naming
-    the path and the cause (e.g. a full disk) if it cannot be written."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise RunDirError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
-# What `Run.create` may write into a run directory (removed again if it fails).
-_RUN_FILES = (
-    CONFIG_FILE,
-    CONFIG_FILE + ".tmp",
-    STORE_FILE,
-    STORE_FILE + "-journal",
-    BEST_FILE,
-    BEST_FILE + ".tmp",
-)
-
-
-def _check_empty(run_dir: Path) -> None:
-    """`RunDirError` unless ``run_dir`` is absent or empty (a lock file left by
-    a writer that died does not count)."""
-    if run_dir.exists() and (
-        not run_dir.is_dir() or any(p.name != LOCK_FILE for p in run_dir.iterdir())
-    ):
-        raise RunDirError(
-            f"{run_dir}: exists and is not empty; choose another output directory"
-            f" or continue it with `evoforge resume {run_dir}`"
-        )
-
-
-def _make_dirs(run_dir: Path) -> list[Path]:
-    """Make ``run_dir`` and its missing parents; the directories made,
-    outermost first. `RunDirError` naming the one that could not be made."""
-    missing = [p for p in (run_dir, *run_dir.parents) if not p.exists()][::-1]
-    made: list[Path] = []
-    for directory in missing:
-        try:
-            directory.mkdir()
-        except FileExistsError:
-            if not directory.is_dir():
-                exc_text = "a file is in the way"
-                break
-            continue
-        except OSError as exc:
-            exc_text = exc.strerror or str(exc)
-            break
-        made.append(directory)
-    else:
-        if run_dir.is_dir():
-            return made
-        directory, exc_text = run_dir, "not a directory"
-    for done in reversed(made):
-        with contextlib.suppress(OSError):
-            done.rmdir()
-    raise RunDirError(f"{run_dir}: cannot create the run directory ({directory}: {exc_text})")
-
-
-def _resolved_table(config: ExperimentConfig, setup: DomainSetup) -> dict[str, Any]:
-    """The resolved config exactly as ``config.toml`` holds it (TOML types)."""
-    return tomllib.loads(config.resolved_toml(setup.resolved_config))
-
-
-def config_fingerprint(resolved: Mapping[str, Any]) -> str:
-    """sha256 of a resolved config in canonical form (sorted keys, compact JSON).
-
-    Example:
-        >>> config_fingerprint({"run": {"seed": 1}}) == config_fingerprint({"run": {"seed": 1}})
-        True
-    """
-    text = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, Mapping) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """``(dotted key, old value, new value)`` for every leaf that differs;
-    a missing side is `_ABSENT`."""
-    a, b = _flatten(old), _flatten(new)
-    return [
-        (key, a.get(key, _ABSENT), b.get(key, _ABSENT))
-        for key in sorted(a.keys() | b.keys())
-        if a.get(key, _ABSENT) != b.get(key, _ABSENT)
-    ]
-
-
-def _show(value: Any) -> str:
-    return "(absent)" if value is _ABSENT else json.dumps(value)
-
-
-def _describe_changes(changes: list[tuple[str, Any, Any]]) -> str:
-    return ", ".join(f"{key} {_show(old)} -> {_show(new)}" for key, old, new in changes)
-
-
-def _plain(value: Any) -> Any:
-    return None if value is _ABSENT else value
-
-
-def _check_config(
-    store: RunStore,
-    config_path: Path,
-    resolved: dict[str, Any],
-    overrides: Mapping[str, Any],
-    accept: bool,
-) -> list[tuple[str, Any, Any]] | None:
-    """Compare the config `resume` would run with to the one the run was
-    started with (in the store's meta). None: unchanged. Otherwise the
-    accepted changes (``[]``: only keys a newer evoforge filled in, or a store
-    from before fingerprints), which become the run's config; unsafe or
-    unaccepted changes raise `ConfigChangedError`."""
-    meta = store.meta()
-    old = meta.get("config")
-    if meta.get("config_fingerprint") is None or not isinstance(old, dict):
-        return []  # written before fingerprints were stored: record this one
-    if meta["config_fingerprint"] == config_fingerprint(resolved):
-        return None
-    changes = config_changes(old, resolved)
-    # A key the run's config lacks and config.toml does not set was filled in
-    # with its default by a newer evoforge: not an edit.
-    written = _flatten(tomllib.loads(config_path.read_text()))
-    changes = [
-        c
-        for c in changes
-        if not (c[1] is _ABSENT and c[0] not in written and c[0] not in overrides)
-    ]
-    unsafe = [c for c in changes if c[0] not in SAFE_CONFIG_KEYS]
-    safe = [c for c in changes if c[0] in SAFE_CONFIG_KEYS and c[0] not in overrides]
-    run_dir = config_path.parent
-    if unsafe:
-        also = (
-            f" (the other changes, {_describe_changes(safe)}, could continue with"
-            " --accept-config-changes)"
-            if safe
-            else ""
-        )
-        raise ConfigChangedError(
-            f"{config_path}: changed since the run started: {_describe_changes(unsafe)};"
-            " the checkpoint (population, strategy, random state) belongs to the old"
-            f" values, so the run cannot continue with these: put them back, or start a"
-            f" new run with `evoforge run`{also}",
-            changes,
-            [c[0] for c in unsafe],
-        )
-    if safe and not accept:
-        raise ConfigChangedError(
-            f"{config_path}: changed since the run started: {_describe_changes(safe)};"
-            f" to continue with these, run `evoforge resume {run_dir} --accept-config-changes`"
-            " (or put them back)",
-            changes,
-            [],
-        )
-    return changes
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_pending(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("genome"), str)
-        and (value.get("parent_id") is None or _is_int(value.get("parent_id")))
-    )
-
-
-# What every checkpoint holds, checked before any of it is used: a tampered
-# checkpoint is reported as such, not as a KeyError deep in a strategy.
-_STATE_CHECKS: dict[str, tuple[str, Any]] = {
-    "counters": (
-        "a table of integers",
-        lambda v: (
-            isinstance(v, dict)
-            and all(_is_int(v.get(k)) for k in ("cost", "fec_hits", "early_stopped", "errors"))
-        ),
-    ),
-    "rng": ("a generator state table", lambda v: isinstance(v, dict)),
-    "best": ("an id or null", lambda v: v is None or _is_int(v)),
-    "best_select": ("a number or null", lambda v: v is None or _is_number(v)),
-    "max_select": ("a number or null", lambda v: v is None or _is_number(v)),
-    "elapsed": ("a number", _is_number),
-    "pending": (
-        "a list of candidates",
-        lambda v: isinstance(v, list) and all(_is_pending(p) for p in v),
-    ),
-    "strategy": ("a table", lambda v: isinstance(v, dict)),
-    "islands": ("a table or null", lambda v: v is None or isinstance(v, dict)),
-}
-
-
-def _state_problem(state: Mapping[str, Any]) -> str | None:
-    """What is wrong with a checkpoint's state at its top level, or None."""
-    for key, (expected, ok) in _STATE_CHECKS.items():
-        if key not in state:
-            return f"no {key!r}"
-        if not ok(state[key]):
-            return f"{key!r} is not {expected}: {json.dumps(state[key])[:60]}"
-    return None
 
 
 def _median(fitness: list[float]) -> float | None:
@@ -402,39 +123,29 @@ class Run:
     def __init__(
         self,
         run_dir: Path,
-        config: ExperimentConfig,
-        setup: DomainSetup,
+        parts: RunParts,
         store: RunStore,
         progress: Progress | None = None,
-        islands: list[IslandPlan] | None = None,
     ) -> None:
+        """A run over ``parts`` (see `build_run_parts`) writing ``store``.
+        `create` and `resume` make both and checkpoint or restore; a run made
+        here directly starts from nothing and holds no lock."""
         self.run_dir = run_dir
-        self.config = config
-        self.setup = setup
-        self.space = setup.space
+        self.config = parts.config
+        self.setup = parts.setup
+        self.space = parts.setup.space
         self.store = store
         self.progress: Progress = progress or NullProgress()
-        self.rng = np.random.Generator(
-            np.random.PCG64(np.random.SeedSequence(config.run.seed).spawn(1)[0])
-        )
-        self.strategy: Strategy = make_strategy(
-            config.search.strategy, self.space, self.rng, **config.search.params
-        )
-        evaluator: Evaluator = setup.evaluator
-        # Files an individual owns (inherited weights): jobs instead of genomes.
-        self.inheritance: Inheritance | None = None
-        if isinstance(evaluator, ArtefactEvaluator):
-            root = ArtefactStore(run_dir.resolve() / ARTEFACT_DIR)
-            self.inheritance = Inheritance(root)
-            evaluator = JobEvaluator(evaluator)
-        elif config.search.fec.enabled and isinstance(evaluator, Fingerprinter):
-            evaluator = CachedEvaluator(evaluator, config.search.fec.capacity)
-        self.evaluator = evaluator
-        self.hurdle = (
-            Hurdle(config.search.hurdle.percentile, config.search.population_size)
-            if config.search.hurdle.enabled
-            else None
-        )
+        self.rng = parts.rng
+        self.strategy = parts.strategy
+        self.evaluator = parts.evaluator
+        self.hurdle = parts.hurdle
+        self.stop = parts.stop
+        self.inheritance = parts.inheritance
+        # The island model: islands evolve in workers; `strategy` then stays unused.
+        self.archipelago = parts.archipelago
+        self._make_backend = parts.backend
+        self._make_island_backend = parts.island_backend
         self.n = 0  # individuals stored so far == the last id
         self.cost = 0
         self.fec_hits = 0
@@ -456,8 +167,6 @@ class Run:
         self._signal: int | None = None  # the signal that asked to stop
         self._lock: RunLock | None = None  # held from create/resume to the end of `run`
         self._budget = _NO_HURDLE
-        # The island model: islands evolve in workers; `strategy` then stays unused.
-        self.archipelago = Archipelago(config, islands) if islands else None
 
     # -- construction ------------------------------------------------------------
 
@@ -470,92 +179,43 @@ class Run:
         setup: DomainSetup | None = None,
         progress: Progress | None = None,
     ) -> Run:
-        """A new run in ``run_dir`` (absent or empty). The domain is built (and
-        so validated) before anything is written; the directory stays locked
-        against other writers until `run` ends. If it cannot be written (a
-        read-only or full disk) the error names the path and the cause and
-        nothing is left behind."""
+        """A new run in ``run_dir`` (absent or empty). The domain and the run's
+        parts are built (and so validated) before anything is written; the
+        directory stays locked against other writers until `run` ends. If it
+        cannot be written (a read-only or full disk) the error names the path
+        and the cause and nothing is left behind."""
         run_dir = Path(run_dir)
-        _check_empty(run_dir)
+        check_empty(run_dir)
         if setup is None:
             setup = domain_source().build(config)
-        config = _without_unusable_fec(config, setup)
-        try:  # e.g. a strategy that needs crossover on a space without it
-            make_strategy(
-                config.search.strategy, setup.space, np.random.default_rng(0),
-                **config.search.params,
-            )  # fmt: skip
-        except ValueError as exc:
-            raise ConfigError("search.strategy", str(exc), config.source) from None
-        if config.search.fec.enabled and get_strategy(config.search.strategy).reevaluates:
-            raise ConfigError(
-                "search.fec.enabled",
-                f"strategy {config.search.strategy!r} re-evaluates individuals (noisy fitness),"
-                " and the cache would replay their first evaluation: set it to false",
-                config.source,
-            )
-        if config.search.islands.count and isinstance(setup.evaluator, ArtefactEvaluator):
-            raise ConfigError(
-                "search.islands.count",
-                f"the {config.run.domain} evaluator keeps artefacts (inherited weights),"
-                " which island runs do not carry between islands: use one population",
-                config.source,
-            )
-        islands = (
-            plan_islands(config, setup, domain_source().builder)
-            if config.search.islands.count
-            else None
-        )
-        created = _make_dirs(run_dir)
-        lock: RunLock | None = None
-        store: RunStore | None = None
-        owned = False  # True once this call may remove what is in run_dir
-        try:
-            lock = RunLock.acquire(run_dir)
-            _check_empty(run_dir)  # again, now that no other writer can start here
-            owned = True
-            resolved = _resolved_table(config, setup)
-            _write_atomic(run_dir / CONFIG_FILE, config.resolved_toml(setup.resolved_config))
-            store = RunStore.create(run_dir / STORE_FILE)
-            store.set_meta(
-                domain=config.run.domain,
-                seed=config.run.seed,
-                status="created",
-                config_fingerprint=config_fingerprint(resolved),
-                config=resolved,
-            )
-            run = cls._created(run_dir, config, setup, store, progress, islands)
-        except BaseException:
-            # Nothing partial: remove what this call wrote, then the directories it made.
-            if store is not None:
-                store.close()
-            if owned:
-                for name in _RUN_FILES:
-                    with contextlib.suppress(OSError):
-                        (run_dir / name).unlink(missing_ok=True)
-            if lock is not None:
-                lock.release()
-                if owned:
-                    with contextlib.suppress(OSError):
-                        (run_dir / LOCK_FILE).unlink(missing_ok=True)
-            for directory in reversed(created):
-                with contextlib.suppress(OSError):  # not empty: not only ours
-                    directory.rmdir()
-            raise
+        parts = build_run_parts(config, setup, run_dir)
+        config = parts.config
+        with claim_run_dir(run_dir) as lock:
+            store: RunStore | None = None
+            try:
+                resolved = resolved_table(config, setup)
+                write_atomic(run_dir / CONFIG_FILE, config.resolved_toml(setup.resolved_config))
+                store = RunStore.create(run_dir / STORE_FILE)
+                store.set_meta(
+                    domain=config.run.domain,
+                    seed=config.run.seed,
+                    status="created",
+                    config_fingerprint=config_fingerprint(resolved),
+                    config=resolved,
+                )
+                run = cls._created(run_dir, parts, store, progress)
+            except BaseException:
+                if store is not None:
+                    store.close()
+                raise
         run._lock = lock
         return run
 
     @classmethod
     def _created(
-        cls,
-        run_dir: Path,
-        config: ExperimentConfig,
-        setup: DomainSetup,
-        store: RunStore,
-        progress: Progress | None,
-        islands: list[IslandPlan] | None,
+        cls, run_dir: Path, parts: RunParts, store: RunStore, progress: Progress | None
     ) -> Run:
-        for plan in islands or ():
+        for plan in parts.archipelago.plans if parts.archipelago is not None else ():
             store.event(
                 "island",
                 {
@@ -564,8 +224,8 @@ class Run:
                     "overrides": plan.overrides,
                 },
             )
-        run = cls(run_dir, config, setup, store, progress, islands)
-        run._checkpoint()
+        run = cls(run_dir, parts, store, progress)
+        run.checkpoint()
         return run
 
     @classmethod
@@ -622,30 +282,27 @@ class Run:
         overrides = {} if max_individuals is None else {"run.max_individuals": max_individuals}
         config = load_config(config_path, overrides)
         setup = domain_source().build(config)
-        islands = (
-            plan_islands(config, setup, domain_source().builder)
-            if config.search.islands.count
-            else None
-        )
         store = RunStore.open(store_path)
         try:
-            resolved = _resolved_table(config, setup)
-            changes = _check_config(store, config_path, resolved, overrides, accept_config_changes)
+            resolved = resolved_table(config, setup)
+            changes = check_config(store, config_path, resolved, overrides, accept_config_changes)
             checkpoint = store.latest_checkpoint()
             if checkpoint is None:
                 raise StoreError(f"{store_path}: holds no checkpoint")
             store.check_complete(checkpoint[0])
-            run = cls(run_dir, config, setup, store, progress, islands)
+            # After the checks: a changed config is reported as such, not as
+            # whatever its new values fail to build.
+            run = cls(run_dir, build_run_parts(config, setup, run_dir), store, progress)
             run._restore(*checkpoint)
             if overrides:
-                _write_atomic(config_path, config.resolved_toml(setup.resolved_config))
+                write_atomic(config_path, config.resolved_toml(setup.resolved_config))
             if changes is not None:
                 store.set_meta(config_fingerprint=config_fingerprint(resolved), config=resolved)
                 if changes:
                     store.event(
                         "config_changed",
                         {
-                            "changes": {k: [_plain(a), _plain(b)] for k, a, b in changes},
+                            "changes": plain_changes(changes),
                             "fingerprint": config_fingerprint(resolved),
                         },
                     )
@@ -655,7 +312,7 @@ class Run:
         return run
 
     def _restore(self, n: int, state: Mapping[str, Any]) -> None:
-        problem = _state_problem(state)
+        problem = checkpoint_problem(state)
         if problem is None:
             try:
                 self._load_state(n, state)
@@ -724,9 +381,19 @@ class Run:
         """Wall-clock seconds over all sessions of this run."""
         return self._elapsed_before + time.monotonic() - self._t0
 
-    def _checkpoint(self) -> None:
-        # A second Ctrl-C or SIGTERM that arrives while this writes waits for it
-        # (see `_on_stop_signal`), so no signal leaves the store half-written.
+    @property
+    def best_fitness(self) -> float:
+        """The best valid fitness stored so far (-inf before the first)."""
+        return self._best_fitness
+
+    def checkpoint(self) -> None:
+        """Write a checkpoint: the strategy (or the islands), the generator,
+        the counters and every candidate asked but not yet stored, committed
+        with the individuals stored since the last one; then ``best.txt``.
+
+        A second Ctrl-C or SIGTERM that arrives while this writes waits for it
+        (see `_on_stop_signal`), so no signal leaves the store half-written.
+        """
         self._critical += 1
         try:
             self._write_checkpoint()
@@ -735,6 +402,16 @@ class Run:
         if self._stop_now and not self._critical:
             self._stop_now = False
             raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def changing_state(self) -> Iterator[None]:
+        """Mark the body as changing the run's state (storing individuals,
+        telling the strategy). If Ctrl-C interrupts it, the state is half
+        changed, so `run` keeps the last periodic checkpoint instead of
+        writing a final one."""
+        self._busy = True
+        yield
+        self._busy = False  # not on an exception: that change is incomplete
 
     def _write_checkpoint(self) -> None:
         to_text = self.space.to_text
@@ -778,22 +455,15 @@ class Run:
         best = self.best
         if best is None:
             return
-        header = [
-            "evoforge best individual",
-            f"id: {best.id}",
-            f"fitness: {best.fitness!r}",
-        ]
-        if self.best_select is not None:
-            header.append(f"select_fitness: {self.best_select!r}")
-        header += [
-            f"individuals_evaluated: {self.n}",
-            f"parent_id: {best.parent_id}",
-            f"mutation: {best.mutation}",
-        ]
-        if self.setup.describe is not None:
-            header += ["description:", *self.setup.describe(best.genome).splitlines()]
-        text = "".join(f"# {line}\n" for line in header)
-        _write_atomic(self.run_dir / BEST_FILE, f"{text}\n{self.space.to_text(best.genome)}\n")
+        describe = self.setup.describe
+        write_best(
+            self.run_dir,
+            best,
+            self.space.to_text(best.genome),
+            select=self.best_select,
+            individuals=self.n,
+            description=None if describe is None else describe(best.genome),
+        )
 
     def snapshot(self, status: str = "running") -> Snapshot:
         """The figures the progress display shows."""
@@ -829,33 +499,22 @@ class Run:
         loses nothing already checkpointed.
         """
         self._t0 = time.monotonic()
-        rc = self.config.run
         previous_handlers = self._install_signal_handlers()
         islands = self.archipelago
         backend: Backend | IslandBackend | None = None
         try:
             self.store.set_meta(status="running")
             self.store.event(
-                "start", {"individuals": self.n, "max_individuals": rc.max_individuals}
+                "start", {"individuals": self.n, "max_individuals": self.stop.max_individuals}
             )
             consistent = True
             try:
                 if islands is None:
-                    backend = make_backend(
-                        rc.backend,
-                        rc.workers,
-                        chunk_size=rc.chunk_size,
-                        in_flight_per_worker=rc.in_flight_per_worker,
-                        eval_timeout=rc.eval_timeout,
-                        devices=rc.devices,
-                        ray_address=rc.ray_address,
-                        population_size=self.config.search.population_size,
-                        batched=is_batched(self.evaluator),
-                    )
+                    backend = self._make_backend()
                     backend.start(self.evaluator)
                     reason = self._loop(backend)
                 else:
-                    backend = make_island_backend(rc.backend, rc.ray_address)
+                    backend = self._make_island_backend()
                     reason = islands.loop(self, backend)
                 self._enter_final()
             except KeyboardInterrupt:
@@ -866,7 +525,7 @@ class Run:
                 consistent = not self._busy
             self.store.event("stop", {"reason": reason, "individuals": self.n})
             if consistent:
-                self._checkpoint()
+                self.checkpoint()
             status = INTERRUPTED if reason == INTERRUPTED else "finished"
             self.store.set_meta(
                 status=status, stop_reason=reason, elapsed=self.elapsed(), individuals=self.n
@@ -931,26 +590,14 @@ class Run:
             file=sys.stderr,
         )
 
-    def _stop_check(self) -> str | None:
-        """A stop condition already met by the counters (e.g. when resuming)."""
-        rc = self.config.run
+    def stop_check(self) -> str | None:
+        """Why the run should stop now: a stop signal, or a `StopRules` rule the
+        counters already meet (e.g. when resuming); None to go on."""
         if self._stop_reason is not None:
             return self._stop_reason
-        if self.n >= rc.max_individuals:
-            return "max_individuals"
-        if rc.max_cost is not None and self.cost >= rc.max_cost:
-            return "max_cost"
-        if rc.stop_fitness is not None and self._best_fitness >= rc.stop_fitness:
-            return "stop_fitness"
-        if (
-            rc.stop_select_fitness is not None
-            and self.max_select is not None
-            and self.max_select >= rc.stop_select_fitness
-        ):
-            return "stop_select_fitness"
-        if rc.max_seconds is not None and self.elapsed() >= rc.max_seconds:
-            return "max_seconds"
-        return None
+        return self.stop.reason(
+            self.n, self.cost, self._best_fitness, self.max_select, self.elapsed()
+        )
 
     def _current_budget(self) -> Budget:
         if self.hurdle is None:
@@ -963,14 +610,14 @@ class Run:
     def _loop(self, backend: Backend) -> str:
         # The hot path: every per-individual step here counts toward the
         # engine's ~20 us budget, hence the bound methods held in locals.
-        rc = self.config.run
         ask, tell, hurdle = self.strategy.ask, self.strategy.tell, self.hurdle
         submit, results = backend.submit, backend.results
         add, to_text = self.store.add, self.space.to_text
         in_flight = self._in_flight
-        max_n, max_cost = rc.max_individuals, rc.max_cost
+        stop = self.stop
+        max_n, max_cost, max_seconds = stop.max_individuals, stop.max_cost, stop.max_seconds
         capacity = backend.capacity
-        reason = self._stop_check()
+        reason = self.stop_check()
         if reason is not None:
             return reason
         inheritance = self.inheritance
@@ -1056,7 +703,7 @@ class Run:
                     return "max_individuals"
                 if max_cost is not None and self.cost >= max_cost:
                     return "max_cost"
-                if pacer.step() and rc.max_seconds is not None and self.elapsed() >= rc.max_seconds:
+                if pacer.step() and max_seconds is not None and self.elapsed() >= max_seconds:
                     return "max_seconds"
 
     def _fitness_of(self, ids: list[int]) -> list[tuple[float, int]]:
@@ -1064,8 +711,17 @@ class Run:
         rows = self.store.individuals(set(ids)).items() if ids else ()
         return [(ind.fitness, i) for i, (ind, _) in rows if ind.evaluation.error is None]
 
+    def offer_best(self, ind: Individual) -> bool:
+        """Make ``ind``, just stored, the run's best if it is valid and fitter
+        than the best so far: a ``new_best`` event, its select fitness (where
+        the domain has a selector) and maybe a stop (``stop_fitness``,
+        ``stop_select_fitness``). True if it became the best."""
+        if ind.evaluation.error is not None or not ind.fitness > self._best_fitness:
+            return False
+        self._new_best(ind)
+        return True
+
     def _new_best(self, ind: Individual) -> None:
-        rc = self.config.run
         self.best = ind
         self._best_fitness = ind.fitness
         select, error = None, None
@@ -1090,11 +746,4 @@ class Run:
             event["select_error"] = error
         self.store.event("new_best", event)
         if self._stop_reason is None:
-            if rc.stop_fitness is not None and ind.fitness >= rc.stop_fitness:
-                self._stop_reason = "stop_fitness"
-            elif (
-                select is not None
-                and rc.stop_select_fitness is not None
-                and select >= rc.stop_select_fitness
-            ):
-                self._stop_reason = "stop_select_fitness"
+            self._stop_reason = self.stop.after_best(ind.fitness, select)

@@ -43,6 +43,7 @@ from evoforge.evolution.strategies.registry import (
 )
 from evoforge.evolution.strategies.regularized import RegularizedEvolution
 from evoforge.evolution.strategies.state import decode_state, encode_state
+from evoforge.evolution.strategies.surrogate import SurrogateSearch
 
 for _cls in (RegularizedEvolution, RandomSearch, RandomWalk, SoftmaxGA, Exhaustive, MuLambda):
     register_strategy(_cls)
@@ -50,6 +51,7 @@ for _cls in (PairwiseTournament, OnePlusOneNiching):  # architectures (Real 2017
     register_strategy(_cls)
 register_strategy(CategoricalNES)
 register_strategy(ElitePool)  # Backprop Evolution's controller (Alber 2018)
+register_strategy(SurrogateSearch)  # AQuaSurF (Bingham ch. 6)
 
 __all__ = [
     "NO_CHANGE",
@@ -69,6 +71,7 @@ __all__ = [
     "RegularizedEvolution",
     "SoftmaxGA",
     "Strategy",
+    "SurrogateSearch",
     "available_strategies",
     "decode_state",
     "describe_strategies",

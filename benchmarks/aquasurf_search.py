@@ -1,0 +1,261 @@
+"""AQuaSurF on the mini Act-Bench: features, embedding, and replayed searches.
+
+Steps (dissertation ch. 6, on the committed mini benchmark table):
+
+1. FIM eigenvalue histograms (K-FAC, AutoInit-initialised benchmark MLP, one
+   batch of 500 training images) and outputs of every function in the table,
+   cached under ``--cache``; prints the feature cost per 1,000 functions.
+2. UMAP embeddings: FIM only, outputs only, and their union (seed 0).
+3. Replayed searches, no training: k-NN (k = 3), random forest and SVR on each
+   embedding, and random search, ``--repeats`` seeds each with ``--budget``
+   evaluations; per method the evaluations needed to reach a top-1 % function
+   (by mean validation accuracy over the table's seeds): median and IQR.
+4. Pictures: mean best-so-far curves, and the embeddings coloured by accuracy.
+
+Every figure is one JSON line on stdout and in ``OUT/aquasurf_search.jsonl``.
+
+Example::
+
+    PYTHONPATH=src python benchmarks/aquasurf_search.py --repeats 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from evoforge.activations.aquasurf.bench import (
+    BenchConfig,
+    bench_model,
+    config_dict,
+    init_model,
+    load_bench_data,
+    load_table,
+)
+from evoforge.activations.aquasurf.embedding import FEATURE_SETS, embed
+from evoforge.activations.aquasurf.features import FeatureCache, seconds_per_1000
+from evoforge.activations.aquasurf.replay import (
+    TablePool,
+    best_so_far,
+    equivalent_name,
+    evaluations_to_reach,
+    replay_names,
+    top_fraction_threshold,
+)
+from evoforge.activations.formula import parse
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "benchmarks" / "data" / "aquasurf_minibench.csv.gz"
+OUT = ROOT / "benchmarks" / "results" / "dev-2core-2026-12-07"
+
+
+def emit(out: Path, record: dict[str, Any]) -> None:
+    line = json.dumps(record)
+    print(line, flush=True)
+    with (out / "aquasurf_search.jsonl").open("a") as f:
+        f.write(line + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", type=Path, default=TABLE)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "aquasurf")
+    ap.add_argument("--repeats", type=int, default=100)
+    ap.add_argument("--rf-repeats", type=int, default=None, help="default: --repeats")
+    ap.add_argument("--budget", type=int, default=100)
+    ap.add_argument("--surrogates", nargs="+", default=["knn", "svr", "rf"])
+    ap.add_argument("--feature-batch", type=int, default=500)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+
+    table = load_table(args.table)
+    names = list(table.functions)
+    acc = dict(zip(names, table.val_acc.tolist(), strict=True))
+    test = dict(zip(names, table.test_acc.tolist(), strict=True))
+    target = top_fraction_threshold(table.val_acc.tolist(), 0.01)
+    relu = equivalent_name(names)
+    emit(
+        args.out,
+        {
+            "bench": "aquasurf_table",
+            "functions": len(names),
+            "seeds": int(table.seeds.max()),
+            "diverged_fraction": round(float((table.diverged > 0).mean()), 4),
+            "val_acc_max": float(table.val_acc.max()),
+            "val_acc_median": float(np.median(table.val_acc)),
+            "relu": relu,
+            "relu_val_acc": acc.get(relu) if relu else None,
+            "top1pct_threshold": target,
+            "config": config_dict(BenchConfig()),
+        },
+    )
+
+    # 1. features
+    cfg = BenchConfig()
+    data = load_bench_data(cfg)
+    x, y = data.x_train[: args.feature_batch], data.y_train[: args.feature_batch]
+
+    def make_model(g):  # type: ignore[no-untyped-def]
+        m = bench_model(g, x.shape[1], cfg, data.num_classes)
+        return init_model(m, data.x_train[: cfg.init_batch], 0)
+
+    cache = FeatureCache(
+        args.cache,
+        {
+            "space": "aquasurf_minibench",
+            "functions": names,
+            "net": config_dict(cfg),
+            "batch": args.feature_batch,
+        },
+    )
+    t0 = time.time()
+    feats = cache.get([parse(n) for n in names], make_model, x, y)
+    emit(
+        args.out,
+        {
+            "bench": "aquasurf_features",
+            "functions": len(names),
+            "valid": int(feats.valid.sum()),
+            "fim_dims": int(feats.fim.shape[1]),
+            "layers": feats.sizes,
+            "cpu_seconds_per_1000": round(seconds_per_1000(feats), 1),
+            "wall_seconds_this_call": round(time.time() - t0, 1),
+            "filtered_mean_val_acc": float(np.mean(table.val_acc[~feats.valid]))
+            if (~feats.valid).any()
+            else None,
+            "kept_mean_val_acc": float(np.mean(table.val_acc[feats.valid])),
+        },
+    )
+
+    # 2. embeddings
+    coords = {}
+    for which in FEATURE_SETS:
+        t0 = time.time()
+        coords[which] = embed(feats, which, seed=0)
+        emit(
+            args.out,
+            {
+                "bench": "aquasurf_embedding",
+                "features": which,
+                "points": int(coords[which].shape[0]),
+                "wall_seconds": round(time.time() - t0, 1),
+            },
+        )
+    np.savez_compressed(
+        args.out / "aquasurf_embedding.npz",
+        functions=np.array(names, dtype=str),
+        valid=feats.valid,
+        **coords,
+    )
+    pool = TablePool(names, coords, feats.valid, start=[relu] if relu else [])
+
+    # 3. replays
+    curves: dict[str, np.ndarray] = {}
+    methods = [("random", "none")] + [(s, f) for s in args.surrogates for f in FEATURE_SETS]
+    for surrogate, which in methods:
+        repeats = args.rf_repeats if surrogate == "rf" and args.rf_repeats else args.repeats
+        t0 = time.time()
+        chosen = [
+            replay_names(pool, acc, surrogate, which, args.budget, seed=r) for r in range(repeats)
+        ]
+        runs = [[acc[n] for n in c] for c in chosen]
+        hits = [evaluations_to_reach(c, target) for c in runs]
+        reached = np.array([h for h in hits if h is not None], dtype=float)
+        # Runs that never reach the target count as budget + 1 for the quantiles.
+        padded = np.array([h if h is not None else args.budget + 1 for h in hits], dtype=float)
+        best = np.array([best_so_far(c) for c in runs])
+        curves[f"{surrogate}/{which}"] = best.mean(axis=0)
+        # Test accuracy of each run's best function by validation accuracy.
+        best_test = [test[max(c, key=lambda n: acc[n])] for c in chosen]
+        emit(
+            args.out,
+            {
+                "bench": "aquasurf_replay",
+                "surrogate": surrogate,
+                "features": which,
+                "repeats": repeats,
+                "budget": args.budget,
+                "target_top1pct": target,
+                "evals_to_top1pct_median": float(np.median(padded)),
+                "evals_to_top1pct_iqr": [
+                    float(np.percentile(padded, 25)),
+                    float(np.percentile(padded, 75)),
+                ],
+                "reached_fraction": round(len(reached) / repeats, 3),
+                "mean_best_val_at": {
+                    str(k): round(float(best[:, k - 1].mean()), 4)
+                    for k in (8, 10, 25, 50, 100)
+                    if k <= best.shape[1]
+                },
+                "mean_test_of_best": round(float(np.mean(best_test)), 4),
+                "wall_seconds": round(time.time() - t0, 1),
+            },
+        )
+
+    _pictures(args.out, curves, coords, pool, acc, target, relu)
+
+
+def _pictures(
+    out: Path,
+    curves: dict[str, np.ndarray],
+    coords: dict[str, np.ndarray],
+    pool: TablePool,
+    acc: dict[str, float],
+    target: float,
+    relu: float | None,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, c in curves.items():
+        ax.plot(
+            np.arange(1, len(c) + 1),
+            c,
+            label=key,
+            lw=2.2 if key.startswith("knn/both") else 1.2,
+            ls="--" if key.startswith("random") else "-",
+        )
+    ax.axhline(target, color="k", lw=0.8, ls=":", label="top-1 % threshold")
+    if relu is not None:
+        ax.axhline(acc[relu], color="grey", lw=0.8, ls="-.", label="ReLU")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("best validation accuracy so far (mean of repeats)")
+    ax.set_title("AQuaSurF replayed on the mini Act-Bench")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "aquasurf_search_curves.png", dpi=120)
+    plt.close(fig)
+
+    names = pool.pool_genomes("")
+    colour = np.array([acc[n] for n in names])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for ax, which in zip(axes, ("fim", "outputs", "both"), strict=True):
+        xy = coords[which]
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=6, cmap="viridis")
+        if relu in names:
+            i = names.index(relu)
+            ax.scatter([xy[i, 0]], [xy[i, 1]], marker="^", c="red", s=60, label="ReLU")
+            ax.legend(fontsize=7)
+        ax.set_title(f"UMAP: {which}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(sc, ax=axes, label="validation accuracy")
+    fig.savefig(out / "aquasurf_umap.png", dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
