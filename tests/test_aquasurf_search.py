@@ -68,8 +68,12 @@ def test_replay_is_deterministic_and_beats_random_here() -> None:
     assert a == replay(pool, ACC, "knn", "both", budget=30, seed=3)
     assert a != replay(pool, ACC, "knn", "both", budget=30, seed=4)
     assert len(set(a)) == 30  # no function evaluated twice
-    best_knn = np.mean([max(replay(pool, ACC, "knn", "both", 20, seed=r)) for r in range(10)])
-    best_rand = np.mean([max(replay(pool, ACC, "random", "both", 20, seed=r)) for r in range(10)])
+    best_knn = np.mean(
+        [max(replay(pool, ACC, "knn", "both", budget=20, seed=r)) for r in range(10)]
+    )
+    best_rand = np.mean(
+        [max(replay(pool, ACC, "random", "both", budget=20, seed=r)) for r in range(10)]
+    )
     assert best_knn > best_rand
 
 

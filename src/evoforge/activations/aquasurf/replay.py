@@ -93,21 +93,14 @@ class TablePool:
 
 
 def replay(
-    pool: TablePool,
-    fitness: Mapping[str, float],
-    surrogate: str,
-    features: str,
-    budget: int = 100,
-    seed: int = 0,
-    k: int = 3,
-    n_initial: int = 8,
+    pool: TablePool, fitness: Mapping[str, float], surrogate: str, features: str, **kw: int
 ) -> list[float]:
-    """Fitness of each function a search evaluates, in order (``budget`` of them).
+    """Fitness of each function a search evaluates, in order (`replay_names`'s
+    ``budget``, ``seed``, ``k``, ``n_initial`` as keywords).
 
     ``surrogate="random"`` is the baseline (unfiltered pool, uniform picks).
     """
-    names = replay_names(pool, fitness, surrogate, features, budget, seed, k, n_initial)
-    return [float(fitness[n]) for n in names]
+    return [float(fitness[n]) for n in replay_names(pool, fitness, surrogate, features, **kw)]
 
 
 def replay_names(
