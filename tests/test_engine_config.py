@@ -59,9 +59,9 @@ def test_defaults_are_filled_in():
         (
             {"run": {"domain": "toy"}, "search": {"strategy": "regularised_evolution"}},
             "search.strategy: expected one of 'regularized_evolution', 'random_search', "
-            "'random_walk', 'softmax_ga', 'exhaustive', 'mu_lambda', got 'regularised_evolution'"
-            " (a string)"
-            " (did you mean 'regularized_evolution'?)",
+            "'random_walk', 'softmax_ga', 'exhaustive', 'mu_lambda', 'pairwise_tournament', "
+            "'one_plus_one', 'categorical_nes', 'elite_pool', 'surrogate',"
+            " got 'regularised_evolution' (a string) (did you mean 'regularized_evolution'?)",
         ),
         (
             {"run": {"domain": "toy"}, "search": {"populaton_size": 5}},

@@ -193,6 +193,7 @@ from evoforge.evolution.strategies import (  # noqa: E402
     Param,
     PopulationDelta,
     Strategy,
+    get_strategy,
     register_strategy,
 )
 
@@ -278,8 +279,9 @@ def test_shipped_configs_resolve_to_the_values_they_had(path):
             )
         }  # fmt: skip  (all set explicitly in the shipped CAFE config)
         assert s.generational.elites == raw["elites"]
-    else:
-        assert s.params == {}
+    else:  # each declared key as the file sets it, else its declared default
+        declared = {p.name: raw.get(p.name, p.default) for p in get_strategy(strategy).params}
+        assert s.params == {k: v for k, v in declared.items() if v is not None}
 
 
 # -- a plugin strategy with array state -------------------------------------------
