@@ -55,3 +55,28 @@ def test_make_progress_picks_by_terminal():
             return True
 
     assert isinstance(make_progress(stream=Tty()), RichProgress)
+
+
+def test_budget_share_and_time_left():
+    from evoforge.evolution.progress import Limits
+
+    out = io.StringIO()
+    p = LogProgress(out, every=0.0, limits=Limits(max_individuals=1000, max_cost=500))
+    p.update(Snapshot(evaluated=100, elapsed=10.0, cost=100))  # resumed: its own baseline
+    p.update(Snapshot(evaluated=200, elapsed=11.0, cost=300))
+    # cost is the binding limit: 60 % done, 200 units left at 200 units/s
+    assert out.getvalue().splitlines()[-1].endswith("| 60.0% | 1s left")
+    p.limits = Limits(max_individuals=1000, max_seconds=100.0, target=True)
+    p.update(Snapshot(evaluated=300, elapsed=12.0))
+    # individuals: 700 left at 100/s (7 s) beat 88 s; a fitness target may stop it sooner
+    assert out.getvalue().splitlines()[-1].endswith("| 30.0% | ≤ 7s left")
+    p.close(Snapshot(evaluated=300, elapsed=12.0, status="finished"))
+    assert out.getvalue().splitlines()[-1].endswith("| 30.0% | finished")
+
+    console_out = io.StringIO()
+    rich = RichProgress(Console(file=console_out, force_terminal=True, width=80),
+                        limits=Limits(max_individuals=4000))  # fmt: skip
+    rich.update(Snapshot(evaluated=1000, elapsed=10.0))
+    rich.update(Snapshot(evaluated=2000, elapsed=20.0))
+    text = console_out.getvalue()
+    assert "budget done" in text and "50.0%" in text and "20s" in text and "time left" in text

@@ -483,6 +483,7 @@ class Run:
             median_fitness=_median(fitness),
             best_select=self.max_select,
             status=status,
+            cost=self.cost,  # issue 18: lets progress show a max_cost budget's share
         )
 
     # -- the loop ----------------------------------------------------------------
