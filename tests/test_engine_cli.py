@@ -3,7 +3,9 @@ written), Ctrl-C (exit 130) and ``kill -9`` followed by an exact resume."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -332,3 +334,119 @@ def test_damaged_run_directories_exit_2_with_one_line(tmp_path, capsys, monkeypa
     assert len(rows(run_dir)) == 200
     assert main(["resume", str(run_dir), "--quiet", "--max-individuals", "300"]) == 0
     assert len(rows(run_dir)) == 300
+
+
+# -- issue 18: overrides, --max-seconds, show --json, -v, resume budget, install hints --
+
+
+def test_set_overrides_are_toml_values_validated_like_the_file(tmp_path, capsys):
+    cfg = write_config(tmp_path / "exp.toml", n=100)
+    out = tmp_path / "r"
+    args = ["run", str(cfg), "--out", str(out), "--quiet", "--set", "search.population_size=20",
+            "--set", "toy.length=12", "--set", "run.backend=serial",
+            "--set", "search.fec={ capacity = 7 }"]  # fmt: skip
+    assert main(args) == 0
+    saved = (out / "config.toml").read_text()
+    assert "population_size = 20" in saved and "length = 12" in saved and "capacity = 7" in saved
+    assert len(rows(out)[0][3]) == 12  # genome text: 12 bits
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    assert main(["run", str(cfg), "--out", str(bad), "--set", "search.population_size=-1"]) == 2
+    err = capsys.readouterr().err
+    assert "exp.toml: search.population_size: expected an integer >= 2, got -1" in err
+    assert not bad.exists()
+    assert main(["run", str(cfg), "--out", str(bad), "--set", "toy.lenght=3"]) == 2
+    assert "toy.lenght: unknown key" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: no '='
+        main(["run", str(cfg), "--set", "search.population_size"])
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_max_seconds_stops_the_run(tmp_path, capsys):
+    cfg = write_config(tmp_path / "exp.toml", n=100_000, sleep=0.002)
+    out = tmp_path / "r"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet", "--max-seconds", "1"]) == 0
+    assert "finished (max_seconds)" in capsys.readouterr().err
+    assert "max_seconds = 1.0" in (out / "config.toml").read_text()
+    with pytest.raises(SystemExit):
+        main(["run", str(cfg), "--max-seconds", "-2"])
+
+
+def test_progress_lines_show_budget_share_and_time_left(tmp_path):
+    cfg = write_config(tmp_path / "exp.toml", n=400, sleep=0.02)
+    proc = evoforge("run", str(cfg), "--out", str(tmp_path / "r"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("evaluated")]
+    assert re.search(r"\| \d+\.\d% \| \d+s left$", lines[0]) or re.search(
+        r"\| \d+\.\d% \| \d+m \d\ds left$", lines[0]
+    ), lines
+    assert lines[-1].endswith("| 100.0% | finished")
+
+
+def test_show_json(tmp_path, capsys):
+    cfg = write_config(tmp_path / "exp.toml", n=120)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "r"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    with sqlite3.connect(tmp_path / "r" / "run.sqlite") as db:
+        best_id, best_fitness, text = db.execute(
+            "SELECT id, fitness, genome_text FROM individuals WHERE error IS NULL"
+            " ORDER BY fitness DESC, id LIMIT 1"
+        ).fetchone()
+        hits = db.execute("SELECT SUM(fec_hit) FROM individuals").fetchone()[0]
+    assert doc["individuals"] == 120 and doc["status"] == "finished"
+    assert doc["stop_reason"] == "max_individuals" and doc["domain"] == "toy"
+    assert doc["best"] == {"id": best_id, "fitness": best_fitness, "genome": text,
+                           "parent_id": doc["best"]["parent_id"],
+                           "mutation": doc["best"]["mutation"]}  # fmt: skip
+    assert doc["best_fitness"] == best_fitness and doc["fec_hits"] == hits
+    assert doc["new_bests"] >= 1 and doc["islands"] is None
+
+
+def test_verbose_configures_logging(tmp_path, capsys):
+    import logging
+
+    cfg = write_config(tmp_path / "exp.toml", n=50)
+    out = str(tmp_path / "r")
+    assert main(["-v", "run", str(cfg), "--out", out, "--quiet", "--set", "toy.length=10"]) == 0
+    assert logging.getLogger().level == logging.INFO
+    assert "INFO evoforge: config overrides: {'toy.length': 10}" in capsys.readouterr().err
+    assert main(["show", out, "-vv"]) == 0
+    assert logging.getLogger().level == logging.DEBUG
+    assert main(["show", out]) == 0
+    assert logging.getLogger().level == logging.WARNING
+
+
+def test_resume_with_a_budget_below_the_stored_count_is_an_error(tmp_path, capsys):
+    cfg = write_config(tmp_path / "exp.toml", n=200)
+    run_dir = tmp_path / "r"
+    assert main(["run", str(cfg), "--out", str(run_dir), "--quiet"]) == 0
+    capsys.readouterr()
+    before = (run_dir / "config.toml").read_text()
+    for budget in ("150", "200"):
+        assert main(["resume", str(run_dir), "--max-individuals", budget, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"--max-individuals {budget} is not above the 200 individuals" in err
+    assert (run_dir / "config.toml").read_text() == before and len(rows(run_dir)) == 200
+    assert main(["resume", str(run_dir), "--max-individuals", "250", "--quiet"]) == 0
+    assert len(rows(run_dir)) == 250
+
+
+def test_a_missing_optional_dependency_names_its_extra(tmp_path, capsys, monkeypatch):
+    from evoforge.cli import _with_install_hint, install_hint
+
+    assert install_hint("matplotlib.figure") == "pip install 'evoforge[torch]'"
+    assert install_hint("gymnasium") == "pip install 'evoforge[atari]'"
+    assert install_hint("ray") == "pip install 'evoforge[ray]'"
+    message = "run.domain: domain 'activations' cannot be loaded: No module named 'torch'"
+    assert _with_install_hint(message).endswith("(install it with: pip install 'evoforge[torch]')")
+    assert _with_install_hint("unrelated") == "unrelated"
+
+    cfg = write_config(tmp_path / "exp.toml", n=20)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed
+    assert main(["report", str(tmp_path / "r")]) == 2
+    assert "pip install 'evoforge[torch]'" in capsys.readouterr().err

@@ -10,8 +10,13 @@ checkpoints and exits with status 130 (143), saying how to resume.
 
 Example:
     $ evoforge run configs/automl_zero/linear.toml --out runs/lin --seed 1
+    $ evoforge run configs/automl_zero/linear.toml --set search.population_size=500 \
+          --set 'automl_zero.mutations=["alter_argument"]' --max-seconds 600
     $ evoforge resume runs/lin --max-individuals 200000
     $ evoforge show runs/lin
+    $ evoforge show runs/lin --json
+    $ evoforge report runs/lin            # runs/lin/report/report.html
+    $ evoforge -v run ...                 # log diagnostics (-vv: debug)
     $ evoforge export runs/lin --out evolved.py
     $ evoforge datasets
     $ evoforge strategies
@@ -23,11 +28,16 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import math
 import os
+import re
 import signal
 import sqlite3
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,12 +45,82 @@ from typing import Any
 from evoforge.config import ConfigError, load_config
 from evoforge.domains import build_domain
 from evoforge.errors import EvoforgeError
-from evoforge.evolution.progress import make_progress
+from evoforge.evolution.progress import Limits, make_progress
 from evoforge.evolution.run import BEST_FILE, CONFIG_FILE, STORE_FILE, Run, RunDirError, RunResult
 from evoforge.evolution.store import RunStore, StoreError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("evoforge")
+
+# Optional dependencies: the importable module -> what installs it.
+_EXTRAS = {
+    "torch": "evoforge[torch]",
+    "sympy": "evoforge[torch]",
+    "safetensors": "evoforge[torch]",
+    "matplotlib": "evoforge[torch]",
+    "ray": "evoforge[ray]",
+    "gymnasium": "evoforge[atari]",
+    "ale_py": "evoforge[atari]",
+}
+
+
+def install_hint(module: str | None) -> str:
+    """How to install an optional dependency, by its (top-level) module name.
+
+    Example:
+        >>> install_hint("torch.nn")
+        "pip install 'evoforge[torch]'"
+        >>> install_hint("pandas")
+        'pip install pandas'
+    """
+    top = (module or "").split(".")[0]
+    extra = _EXTRAS.get(top)
+    return f"pip install '{extra}'" if extra else f"pip install {top or '<the missing package>'}"
+
+
+def _with_install_hint(message: str) -> str:
+    """``message`` plus how to install the module it says is missing, if any."""
+    match = re.search(r"No module named '([\w.]+)'", message)
+    if match is None or "pip install" in message:
+        return message
+    return f"{message} (install it with: {install_hint(match.group(1))})"
+
+
+class _SetOption(argparse.Action):
+    """``--set key=value``: the value read as a TOML value (``7``, ``0.5``,
+    ``true``, ``"text"``, ``[1, 2]``, ``{ a = 1 }``); a bare word that is not
+    TOML (``--set run.backend=processes``) is taken as a string."""
+
+    def __call__(self, parser, namespace, text, option_string=None):  # type: ignore[no-untyped-def]
+        key, sep, raw = str(text).partition("=")
+        key = key.strip()
+        if (
+            not sep
+            or not key
+            or not all(re.fullmatch(r"[A-Za-z0-9_-]+", k) for k in key.split("."))
+        ):
+            parser.error(f"{option_string}: expected KEY=VALUE with a dotted KEY, got {text!r}")
+        try:
+            value = tomllib.loads(f"value = {raw.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            if not re.fullmatch(r"[\w.:/+-]+", raw.strip()):
+                parser.error(f"{option_string} {key}: {raw!r} is not a TOML value")
+            value = raw.strip()
+        overrides = dict(getattr(namespace, self.dest, None) or {})
+        overrides[key] = value
+        setattr(namespace, self.dest, overrides)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -64,10 +144,23 @@ def _seed(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS,
+        help="log diagnostics to standard error (-v: info, -vv: debug)",
+    )  # fmt: skip
     parser = argparse.ArgumentParser(
-        prog="evoforge", description="Discover machine-learning components by evolution."
+        prog="evoforge",
+        description="Discover machine-learning components by evolution.",
+        parents=[verbosity],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_parser = commands.add_parser
+
+    def with_verbosity(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return add_parser(name, parents=[verbosity], **kwargs)
+
+    commands.add_parser = with_verbosity  # type: ignore[method-assign]
 
     run = commands.add_parser("run", help="start an experiment from a TOML config")
     run.add_argument("config", type=Path, help="experiment config (TOML)")
@@ -77,6 +170,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, help="override run.seed")
     run.add_argument("--workers", type=_positive_int, help="override run.workers")
     run.add_argument("--max-individuals", type=_positive_int, help="override run.max_individuals")
+    run.add_argument(
+        "--max-seconds", type=_positive_float, help="override run.max_seconds (wall-clock limit)"
+    )
+    run.add_argument(
+        "--set", dest="overrides", action=_SetOption, metavar="KEY=VALUE",
+        help="override any config key, dotted (search.population_size=500), the value as TOML;"
+        " repeatable; validated like the file",
+    )  # fmt: skip
     run.add_argument("--quiet", action="store_true", help="no progress display")
 
     resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
@@ -92,6 +193,17 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="print a run's best genome and a summary")
     show.add_argument("run_dir", type=Path, help="run directory")
+    show.add_argument(
+        "--json", action="store_true", help="print the summary and best genome as one JSON object"
+    )
+
+    report = commands.add_parser(
+        "report", help="write a run's report: one self-contained HTML page with plots"
+    )
+    report.add_argument("run_dir", type=Path, help="run directory (finished or still running)")
+    report.add_argument(
+        "--out", type=Path, help="HTML file to write (default: RUN_DIR/report/report.html)"
+    )
 
     export = commands.add_parser(
         "export", help="write a run's best program as a standalone Python module (numpy only)"
@@ -134,29 +246,105 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging(verbosity: int) -> None:
+    """Diagnostics (the `logging` records of evoforge and its dependencies) to
+    standard error: warnings by default, info with -v, debug with -vv."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    if verbosity < 2:  # numba's compiler logs pages at debug level
+        logging.getLogger("numba").setLevel(max(level, logging.WARNING))
+
+
+def _announce_compilation() -> None:
+    """Say so when numba compiles evoforge's kernels (a minute or two the first
+    time; numba caches them on disk, so later runs load them at once). Numba
+    fires its compile event only on a cache miss. Covers compilation in this
+    process (the serial backend); worker processes compile silently."""
+    if "numba" not in sys.modules:  # the domain needs no compiled code
+        return
+    from numba.core import event
+
+    class Announce(event.Listener):
+        said = False
+
+        def on_start(self, ev: event.Event) -> None:
+            py_func = getattr(ev.data.get("dispatcher"), "py_func", None)
+            module = getattr(py_func, "__module__", "") or ""
+            if not Announce.said and module.startswith("evoforge."):
+                Announce.said = True
+                print(
+                    "compiling the interpreter (first run only: numba caches it on disk)...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        def on_end(self, ev: event.Event) -> None:
+            pass
+
+    event.register("numba:compile", Announce())
+
+
 def _cmd_run(args: argparse.Namespace) -> RunResult:
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = dict(args.overrides or {})
     if args.seed is not None:
         overrides["run.seed"] = args.seed
     if args.workers is not None:
         overrides["run.workers"] = args.workers
     if args.max_individuals is not None:
         overrides["run.max_individuals"] = args.max_individuals
+    if args.max_seconds is not None:
+        overrides["run.max_seconds"] = args.max_seconds
+    if overrides:
+        log.info("config overrides: %s", overrides)
     config = load_config(args.config, overrides)
     setup = build_domain(config)
+    _announce_compilation()
     out = args.out or Path("runs") / f"{args.config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run = Run.create(out, config, setup=setup, progress=make_progress(args.quiet))
+    progress = make_progress(args.quiet, limits=Limits.of(config.run))
+    run = Run.create(out, config, setup=setup, progress=progress)
     print(f"run directory: {out}", file=sys.stderr)
     return run.run()
 
 
-def _cmd_resume(args: argparse.Namespace) -> RunResult:
+def _stored_individuals(run_dir: Path) -> int | None:
+    """Individuals the run's last checkpoint accounts for (None if unreadable:
+    `Run.resume` then reports what is wrong)."""
+    from evoforge.api import open_run
+
+    try:
+        with open_run(run_dir) as view:
+            checkpoint = view.checkpoint()
+    except (EvoforgeError, sqlite3.Error, ValueError):
+        return None
+    return None if checkpoint is None else checkpoint[0]
+
+
+def _cmd_resume(args: argparse.Namespace) -> RunResult | int:
+    if args.max_individuals is not None:
+        stored = _stored_individuals(args.run_dir)
+        if stored is not None and args.max_individuals <= stored:
+            print(
+                f"evoforge: error: --max-individuals {args.max_individuals:,} is not above the"
+                f" {stored:,} individuals {args.run_dir} already holds; give a larger budget"
+                f" (e.g. --max-individuals {2 * stored:,})",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    progress = make_progress(args.quiet)
     run = Run.resume(
         args.run_dir,
         max_individuals=args.max_individuals,
         accept_config_changes=args.accept_config_changes,
-        progress=make_progress(args.quiet),
+        progress=progress,
     )
+    progress.limits = Limits.of(run.config.run)
+    _announce_compilation()
     print(f"resuming {args.run_dir} at {run.n:,} individuals", file=sys.stderr)
     return run.run()
 
@@ -208,6 +396,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
         ) from None
     finally:
         store.close()
+    if args.json:
+        _print_json(run_dir, meta, summary, state, islands)
+        return 0
     console = Console()
     best_path = run_dir / BEST_FILE
     if best_path.is_file():
@@ -238,6 +429,67 @@ def _cmd_show(args: argparse.Namespace) -> int:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    return 0
+
+
+def _finite_or_none(value: Any) -> Any:
+    # JSON has no infinities or NaN; a failure's -inf becomes null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _print_json(
+    run_dir: Path,
+    meta: dict[str, Any],
+    summary: dict[str, Any],
+    state: dict[str, Any],
+    islands: str | None,
+) -> None:
+    """`show`'s figures as one JSON object on standard output (keys as in the
+    table, snake_case; ``best`` is the best individual with its genome text)."""
+    from evoforge.api import open_run
+
+    with open_run(run_dir) as view:
+        best = view.best()
+        new_bests = len(view.events("new_best"))
+    n = summary["individuals"]
+    doc = {
+        "run_dir": str(run_dir),
+        "domain": meta.get("domain"),
+        "seed": meta.get("seed"),
+        "status": meta.get("status"),
+        "stop_reason": meta.get("stop_reason"),
+        "individuals": n,
+        "fec_hits": summary["fec_hits"],
+        "fec_hit_rate": summary["fec_hits"] / n if n else None,
+        "early_stopped": summary["early_stopped"],
+        "errors": summary["errors"],
+        "cost": summary["cost"],
+        "best_fitness": _finite_or_none(summary["best_fitness"]),
+        "best_select": _finite_or_none(state.get("best_select")),
+        "max_select": _finite_or_none(state.get("max_select")),
+        "elapsed": state.get("elapsed", 0.0),
+        "islands": islands,
+        "new_bests": new_bests,
+        "best": None
+        if best is None
+        else {
+            "id": best.id,
+            "fitness": _finite_or_none(best.fitness),
+            "parent_id": best.parent_id,
+            "mutation": best.mutation,
+            "genome": best.genome_text,
+        },
+    }
+    print(json.dumps(doc, indent=2, allow_nan=False))
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from evoforge.report import write_report
+
+    path = write_report(args.run_dir, args.out)
+    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -336,9 +588,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     args = _parser().parse_args(argv)
+    _setup_logging(getattr(args, "verbose", 0))
     try:
         if args.command == "show":
             return _cmd_show(args)
+        if args.command == "report":
+            return _cmd_report(args)
         if args.command == "export":
             return _cmd_export(args)
         if args.command == "datasets":
@@ -354,8 +609,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return atari.cli_replay(args.run_dir, args.id, args.strip)
             return atari.cli_agent(args.run_dir, args.id, args.episodes, args.strip, args.export)
         result = _cmd_run(args) if args.command == "run" else _cmd_resume(args)
+        if isinstance(result, int):
+            return result
     except EvoforgeError as exc:
-        print(f"evoforge: error: {exc}", file=sys.stderr)
+        print(f"evoforge: error: {_with_install_hint(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:  # an optional dependency this command needs
+        print(
+            f"evoforge: error: {args.command} needs {exc.name or 'a module'}, which is not"
+            f" installed: {install_hint(exc.name)}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:  # before a run started (e.g. loading data) or after it
         print("evoforge: interrupted", file=sys.stderr)
