@@ -10,9 +10,12 @@ Example:
 from evoforge.init.autoinit import (
     AutoInitWarning,
     CenteredActivation,
+    Rule,
+    RuleContext,
     SignalRecord,
     autoinit,
     predict_signal,
+    register_rule,
 )
 from evoforge.init.moments import Moments
 
@@ -20,7 +23,10 @@ __all__ = [
     "AutoInitWarning",
     "CenteredActivation",
     "Moments",
+    "Rule",
+    "RuleContext",
     "SignalRecord",
     "autoinit",
     "predict_signal",
+    "register_rule",
 ]

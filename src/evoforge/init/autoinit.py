@@ -82,7 +82,16 @@ from torch import fx, nn
 from evoforge.init import moments as mom
 from evoforge.init.moments import Moments
 
-__all__ = ["AutoInitWarning", "CenteredActivation", "SignalRecord", "autoinit", "predict_signal"]
+__all__ = [
+    "AutoInitWarning",
+    "CenteredActivation",
+    "Rule",
+    "RuleContext",
+    "SignalRecord",
+    "autoinit",
+    "predict_signal",
+    "register_rule",
+]
 
 ModelT = TypeVar("ModelT", bound=nn.Module)
 Distribution = Literal["normal", "uniform", "truncated_normal"]
@@ -110,10 +119,20 @@ class AutoInitWarning(UserWarning):
 class CenteredActivation(nn.Module):
     """AutoInit++: an activation shifted by its mean, so it has zero Gaussian mean.
 
+    The wrapper is invisible in state_dicts: the wrapped activation's entries
+    keep their names (``act.alpha``, not ``act.activation.alpha``) and the
+    shift is not saved, so a checkpoint of a model initialised with AutoInit++
+    loads into a freshly built model and the other way round. The shift is a
+    function of the activation and of AutoInit's predicted input distribution:
+    building the model again with AutoInit++ recomputes it (a plain model
+    loading the checkpoint runs without it).
+
     Example:
         >>> act = CenteredActivation(nn.ReLU(), shift=0.5)
         >>> act(torch.tensor([-1.0, 2.0]))
         tensor([-0.5000,  1.5000])
+        >>> list(CenteredActivation(nn.PReLU(), 0.1).state_dict())
+        ['weight']
     """
 
     shift: torch.Tensor
@@ -121,10 +140,155 @@ class CenteredActivation(nn.Module):
     def __init__(self, activation: nn.Module, shift: float) -> None:
         super().__init__()
         self.activation = activation
-        self.register_buffer("shift", torch.tensor(float(shift)))
+        self.register_buffer("shift", torch.tensor(float(shift)), persistent=False)
+        self._register_state_dict_hook(_unwrap_keys)
+        self.register_load_state_dict_pre_hook(_wrap_keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(x) - self.shift
+
+
+def _unwrap_keys(module: nn.Module, state: dict[str, Any], prefix: str, _meta: Any) -> None:
+    inner = prefix + "activation."
+    for key in [k for k in state if k.startswith(inner)]:
+        state[prefix + key[len(inner) :]] = state.pop(key)
+
+
+def _wrap_keys(module: nn.Module, state: dict[str, Any], prefix: str, *_: Any) -> None:
+    inner = prefix + "activation."
+    # The wrapper saves nothing of its own: every entry under it is the activation's.
+    for key in [k for k in state if k.startswith(prefix) and not k.startswith(inner)]:
+        state[inner + key[len(prefix) :]] = state.pop(key)
+
+
+@dataclass
+class RuleContext:
+    """What a registered rule sees: the module, its inputs' moments, and tools.
+
+    A rule sets the module's parameters (when `initialise` is true; with
+    `fill` so the user's distribution and generator apply) and may call
+    `measure` to run the module on AutoInit's current draws and get the
+    moments of its first float output — the Monte Carlo estimate the
+    dissertation uses for layers without a closed form. After the rule
+    AutoInit replays the module on the draws and measures every output.
+    """
+
+    module: nn.Module
+    inputs: list[Moments]
+    target: float
+    initialise: bool
+    fill: Callable[[torch.Tensor, float], None]
+    measure: Callable[[], Moments]
+
+    def scale_to_target(self, weight: torch.Tensor) -> None:
+        """Rescale `weight` so the output variance is the target.
+
+        Exact when the output is linear in `weight` (biases zero), as for
+        transposed convolutions, bilinear layers and attention's output projection.
+        """
+        measured = self.measure()
+        if measured.finite and measured.var > 0:
+            with torch.no_grad():
+                weight.mul_(math.sqrt(self.target / measured.var))
+
+
+Rule = Callable[[RuleContext], None]
+_RULES: dict[type[nn.Module], Rule] = {}
+
+
+def register_rule(module_type: type[nn.Module], rule: Rule) -> None:
+    """Teach AutoInit a module type: `rule(ctx)` sets its parameters (see `RuleContext`).
+
+    Subclasses match too (the most specific registered type wins); a later
+    registration replaces an earlier one, built-in rules included.
+
+    Example:
+        >>> class Scale(nn.Module):  # y = a·x with one learnable gain
+        ...     def __init__(self) -> None:
+        ...         super().__init__()
+        ...         self.a = nn.Parameter(torch.tensor(3.0))
+        ...     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ...         return self.a * x
+        >>> def gain_rule(ctx: RuleContext) -> None:
+        ...     if ctx.initialise:  # a = √(target / E[x²])
+        ...         ctx.module.a.data.fill_((ctx.target / ctx.inputs[0].second) ** 0.5)
+        >>> register_rule(Scale, gain_rule)
+        >>> net = autoinit(nn.Sequential(Scale()), 4 * torch.randn(4096, 8))
+        >>> round(net[0].a.item(), 2)
+        0.25
+    """
+    if not (isinstance(module_type, type) and issubclass(module_type, nn.Module)):
+        raise TypeError(f"module_type must be an nn.Module subclass, got {module_type!r}")
+    if not callable(rule):
+        raise TypeError(f"rule must be callable, got {rule!r}")
+    _RULES[module_type] = rule
+
+
+def _rule_for(module: nn.Module) -> Rule | None:
+    for klass in type(module).__mro__:
+        if klass in _RULES:
+            return _RULES[klass]
+    return None
+
+
+def _zero(*biases: Any) -> None:
+    for b in biases:
+        if isinstance(b, torch.Tensor):
+            b.data.zero_()
+
+
+def _fan_in_rule(ctx: RuleContext) -> None:
+    """ConvTranspose and Bilinear: N(0, 1/fan) weights, zero bias, then scaled by Monte Carlo."""
+    if not ctx.initialise:
+        return
+    weight = ctx.module.weight
+    ctx.fill(weight, 1 / math.sqrt(max(weight[0].numel(), 1)))
+    _zero(getattr(ctx.module, "bias", None))
+    ctx.scale_to_target(weight)
+
+
+def _attention_rule(ctx: RuleContext) -> None:
+    """MultiheadAttention: unit-variance q, k, v from the query's moments, then the
+    output projection scaled by Monte Carlo (the output is linear in it)."""
+    m = ctx.module
+    assert isinstance(m, nn.MultiheadAttention)
+    if not ctx.initialise:
+        return
+    for i, name in enumerate(("q_proj_weight", "k_proj_weight", "v_proj_weight")):
+        w = getattr(m, name, None)
+        if w is not None:
+            second = ctx.inputs[min(i, len(ctx.inputs) - 1)].second
+            ctx.fill(w, math.sqrt(1 / (w.shape[1] * max(second, 1e-12))))
+    if m.in_proj_weight is not None:
+        second = ctx.inputs[0].second
+        ctx.fill(m.in_proj_weight, math.sqrt(1 / (m.embed_dim * max(second, 1e-12))))
+    _zero(m.in_proj_bias, m.out_proj.bias, m.bias_k, m.bias_v)
+    ctx.fill(m.out_proj.weight, 1 / math.sqrt(m.embed_dim))
+    ctx.scale_to_target(m.out_proj.weight)
+
+
+def _recurrent_rule(ctx: RuleContext) -> None:
+    """RNN/LSTM/GRU: the first layer's input weights give unit-variance gate
+    pre-activations from the input's moments; hidden-to-hidden and deeper layers
+    read states bounded by 1 and get 1/√hidden. Output moments by Monte Carlo."""
+    m = ctx.module
+    assert isinstance(m, nn.RNNBase)
+    if not ctx.initialise:
+        return
+    second = max(ctx.inputs[0].second, 1e-12)
+    for name, p in m.named_parameters():
+        if name.startswith("bias"):
+            p.data.zero_()
+        elif name.startswith("weight_ih_l0"):
+            ctx.fill(p, math.sqrt(1 / (p.shape[1] * second)))
+        else:
+            ctx.fill(p, 1 / math.sqrt(p.shape[1]))
+
+
+for _type in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Bilinear):
+    register_rule(_type, _fan_in_rule)
+register_rule(nn.MultiheadAttention, _attention_rule)
+register_rule(nn.RNNBase, _recurrent_rule)
 
 
 @dataclass(frozen=True)
@@ -393,6 +557,8 @@ def _probe(call: Callable[[torch.Tensor], Any], example: Any) -> str:
         shuffled = call(x.reshape(-1)[perm].reshape(x.shape))
     except Exception:  # an operation that rejects a random input is not elementwise
         return "other"
+    if close(y, x):
+        return "shape"  # the identity (e.g. an identity shortcut): nothing to centre
     return "uniform" if close(shuffled.reshape(-1), y.reshape(-1)[perm]) else "elementwise"
 
 
@@ -677,7 +843,7 @@ class _Walker:
             inputs = first_inputs.get(id(module))
             if module is self.model or inputs is None:
                 continue
-            kind = _known_kind(module)
+            kind = "ruled" if _rule_for(module) is not None else _known_kind(module)
             if kind is None and any(
                 _known_kind(m) in _NOT_ELEMENTWISE for m in module.modules() if m is not module
             ):
@@ -836,6 +1002,9 @@ class _Walker:
             self.kinds[id(module)] = kind
         if kind in ("norm", "batchnorm"):
             self._reset_affine(module)  # before draw 0 is computed with the old affine map
+        rule = _rule_for(module)
+        if rule is not None and x is not None:
+            return self._ruled(name, op, module, rule, args, kwargs)
         if kind == "weighted" and x is not None and not kwargs and len(vals) == 1:
             assert isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d)
             return self._weighted_module(name, module, x, _output_like(module, x.draws[0]))
@@ -864,12 +1033,39 @@ class _Walker:
             return self._measure(name, op, draws, xs.roots)
         if kind in ("uniform", "elementwise"):
             return self._elementwise(name, op, xs, draws, module, kind == "uniform", module)
+        own = [n for n, _ in module.named_parameters()]
         self._warn(
             f"module:{name}",
-            f"AutoInit does not know module {name!r} ({op}); "
-            "its output statistics are taken equal to its input's",
+            f"AutoInit has no rule for module {name!r} ({op}); its output statistics are "
+            "estimated by Monte Carlo"
+            + (f" and its parameters ({', '.join(own)}) are left as they are" if own else "")
+            + " (evoforge.init.register_rule teaches it one)",
         )
-        return self._unknown(name, op, xs, first)
+        return self._measure(name, op, draws, xs.roots | {next(self.ids)})
+
+    def _ruled(
+        self, name: str, op: str, module: nn.Module, rule: Rule, args: Any, kwargs: Any
+    ) -> _Val:
+        """A registered rule sets the parameters; the outputs are measured by Monte Carlo."""
+        vals = [v for v in _leaves((args, kwargs)) if isinstance(v, _Val)]
+        inputs = [self._signal_of(v).moments for v in vals if _is_float_tensor(v.draws[0])]
+        params = list(module.parameters())
+        fresh = self.initialise and not any(id(p) in self.done for p in params)
+
+        def measure() -> Moments:
+            outs = [
+                module(*self._draw(args, r), **self._draw(kwargs, r)) for r in range(self.replays)
+            ]
+            return mom.empirical([next(t for t in _leaves(o) if _is_float_tensor(t)) for o in outs])
+
+        ctx = RuleContext(module, inputs, self.target, fresh, self._fill, measure)
+        rule(ctx)
+        if fresh:
+            self.done.update(id(p) for p in params)
+        first = module(*self._draw(args, 0), **self._draw(kwargs, 0))
+        draws = self._replay(module, args, kwargs, first)
+        roots = frozenset().union(*(self._signal_of(v).roots for v in vals if v.sig is not None))
+        return self._measure(name, op, draws, roots | {next(self.ids)})
 
     def _weighted_module(
         self, name: str, module: nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d, x: _Val, first: Any
@@ -1140,11 +1336,6 @@ class _Walker:
 
         return _Val(draws, _tree_map(signal, draws[0]))
 
-    def _unknown(self, name: str, op: str, xs: _Signal, first: Any) -> _Val:
-        self._record(name, op, xs.moments)
-        draws, sig = self._gaussian(first, xs.moments)
-        return _Val(draws, sig)
-
     def _dropout(self, name: str, op: str, xs: _Signal, draws: list[Any], p: float) -> _Val:
         if p == 0.0:
             return self._pass(name, op, xs, draws)
@@ -1255,6 +1446,8 @@ class _Walker:
         kind = (
             "uniform" if op in _UNIFORM_FUNCTIONS and scalars_only else _probe(single, x.draws[0])
         )
+        if kind == "shape":
+            return self._pass(name, op, xs, draws)
         if kind != "other":
             if self.centered and self.initialise and op not in _ARITHMETIC:
                 self.uncentred.append(op)
@@ -1262,9 +1455,9 @@ class _Walker:
         self._warn(
             f"function:{op}",
             f"AutoInit does not know the operation {op!r} (node {name!r}{_where(node)}); "
-            "its output statistics are taken equal to its input's",
+            "its output statistics are estimated by Monte Carlo",
         )
-        return self._unknown(name, op, xs, first)
+        return self._measure(name, op, draws, xs.roots | {next(self.ids)})
 
     @staticmethod
     def _select(source: _Val, index: Any, first: Any) -> _Val:
