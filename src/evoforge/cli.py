@@ -555,8 +555,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
         for path in export_run(run_dir, out, dict(config.domain)):
             print(f"wrote {path}", file=sys.stderr)
         return 0
+    if config.run.domain == "activations":  # formula, sympy and a standalone PyTorch module
+        from evoforge.activations.export import export_run as export_activation
+
+        out = args.out or run_dir / "export"
+        for path in export_activation(run_dir, out, best_path.read_text()):
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
     if config.run.domain != "automl_zero":
-        message = f"export needs an automl_zero or architectures run, got {config.run.domain!r}"
+        message = (
+            "export needs an automl_zero, architectures or activations run, "
+            f"got {config.run.domain!r}"
+        )
         raise ConfigError("run.domain", message, config.source)
     try:
         memory = config_memory(config.domain)

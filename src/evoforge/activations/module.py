@@ -8,9 +8,18 @@ multiplicative weight initialised to 1:
   (``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)``, ...);
 * ``per_neuron``: one value per element of an input sample (``input.shape[1:]``).
 
-Per-channel and per-neuron weights are sized on the first forward call (like
-torch's lazy modules: run one batch before building the optimiser), unless the
-shape is given as ``channels`` / ``neuron_shape``.
+Per-channel and per-neuron weights whose shape is not given (``channels`` /
+``neuron_shape``) start as `torch.nn.UninitializedParameter` objects and are
+materialised in place (filled with 1) by the first forward call, as torch's
+lazy modules do. They are the same objects before and after, so an optimiser
+built before the first forward trains them, and a state_dict loads into a
+fresh, unsized module (the loaded shapes size it).
+
+TorchScript: ``torch.jit.script`` cannot compile the module, because the
+genome is evaluated by a recursive walk over Python dataclasses (which
+TorchScript has no type for); ``torch.jit.trace`` works once the parameters
+are sized (the trace unrolls the genome into tensor operations), and
+``evoforge export`` writes a standalone, scriptable module for a found function.
 
 Example:
     >>> import torch
@@ -53,7 +62,6 @@ class Activation(nn.Module):
             raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
         self.genome: Node = parse(genome) if isinstance(genome, str) else genome
         self.mode = mode
-        self.weights = nn.ParameterList()
         self._n_params = self.genome.n_params
         if mode == "per_layer":
             self._build(())
@@ -61,6 +69,11 @@ class Activation(nn.Module):
             self._build((channels,))
         elif mode == "per_neuron" and neuron_shape is not None:
             self._build(tuple(neuron_shape))
+        else:
+            self.weights = nn.ParameterList(
+                nn.UninitializedParameter() for _ in range(self._n_params)
+            )
+        self.register_load_state_dict_pre_hook(_size_from_state)
 
     @classmethod
     def from_formula(cls, text: str, mode: str = "per_channel", **kwargs) -> Activation:
@@ -79,26 +92,32 @@ class Activation(nn.Module):
 
     @property
     def built(self) -> bool:
-        """Whether the parameters exist (always, once a forward call has run)."""
-        return self._n_params == 0 or self._shape_set
+        """Whether the parameters are sized (always, once a forward call has run)."""
+        return not any(isinstance(w, nn.UninitializedParameter) for w in self.weights)
 
-    _shape_set = False
-
-    def _build(self, shape: tuple[int, ...], like: torch.Tensor | None = None) -> None:
-        kwargs = {} if like is None else {"dtype": like.dtype, "device": like.device}
+    def _build(self, shape: tuple[int, ...]) -> None:
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.ones(shape, **kwargs)) for _ in range(self._n_params)
+            nn.Parameter(torch.ones(shape)) for _ in range(self._n_params)
         )
-        self._shape_set = True
+
+    def _materialise(self, shape: tuple[int, ...], like: torch.Tensor) -> None:
+        """Size the lazy parameters in place: optimisers holding them keep working."""
+        with torch.no_grad():
+            for w in self.weights:
+                if isinstance(w, nn.UninitializedParameter):
+                    w.materialize(shape, dtype=like.dtype, device=like.device)
+                    w.fill_(1.0)
 
     def _scales(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if not self._shape_set:
+        if not self.built:
             if x.dim() < 2:
                 raise ValueError(
                     f"{self.mode} parameters need an input with a batch and a channel "
                     f"dimension, got shape {tuple(x.shape)}"
                 )
-            self._build((x.shape[1],) if self.mode == "per_channel" else tuple(x.shape[1:]), x)
+            self._materialise(
+                (x.shape[1],) if self.mode == "per_channel" else tuple(x.shape[1:]), x
+            )
         if self.mode == "per_layer":
             return list(self.weights)
         if self.mode == "per_channel":
@@ -111,3 +130,12 @@ class Activation(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.formula!r}, mode={self.mode!r}"
+
+
+def _size_from_state(module: nn.Module, state: dict, prefix: str, *_: object) -> None:
+    """Load-time hook: lazy parameters take the shapes of the state being loaded."""
+    assert isinstance(module, Activation)
+    for i, w in enumerate(module.weights):
+        key = f"{prefix}weights.{i}"
+        if isinstance(w, nn.UninitializedParameter) and key in state:
+            module._materialise(tuple(state[key].shape), state[key])
