@@ -57,12 +57,29 @@ def test_signature_tolerates_float_noise():
     assert eq.signature_of_outputs(base) == eq.signature_of_outputs(noisy)
 
 
-def test_aquasurf_space_unique_functions():
-    # Measured with this package's operators and tolerance; the dissertation reports 2,913.
+def test_aquasurf_unique_count_agrees_with_the_genome_signatures():
+    """Two independent paths (per-genome evaluation vs the vectorised table) agree."""
+    from evoforge.activations.counts import aquasurf_unique_count
+
     sigs = {
         eq.signature(core_unit(b, u1, u2))
         for b in PANGAEA_BINARY
         for u1 in PANGAEA_UNARY
         for u2 in PANGAEA_UNARY
     }
-    assert len(sigs) == 2750
+    assert len(sigs) == aquasurf_unique_count("signature")
+    assert aquasurf_unique_count("exact") > len(sigs)  # rounding merges float noise
+
+
+def test_the_dissertations_2913_is_exact_float32_with_ieee_division_and_power():
+    """Which conventions reproduce chapter 6's 2,913 (see counts.aquasurf_unique_count)."""
+    from evoforge.activations.counts import aquasurf_unique_count
+
+    ours = aquasurf_unique_count("exact", "safe", "safe", "float64")
+    theirs = aquasurf_unique_count("exact", "ieee", "ieee", "float32")
+    assert abs(theirs - 2913) <= 5 < abs(ours - 2913)
+    # Each convention alone moves the count the same way: safe division and
+    # power map x/0 and (-a)^b to 0, merging functions IEEE keeps apart.
+    assert aquasurf_unique_count("exact", "ieee", "safe") > ours
+    assert aquasurf_unique_count("exact", "safe", "ieee") > ours
+    assert aquasurf_unique_count("exact", dtype="float32") > ours

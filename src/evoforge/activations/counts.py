@@ -188,3 +188,101 @@ def pangaea_total(max_nodes: int = 7, max_binary_depth: int | None = 2) -> int:
         108
     """
     return sum(pangaea_table(max_nodes, max_binary_depth).values())
+
+
+# --- unique functions of the AQuaSurF benchmark space ---------------------------------
+
+Comparison = str  # "exact" | "signature"
+
+
+def aquasurf_unique_count(
+    compare: Comparison = "exact",
+    division: str = "safe",
+    power: str = "safe",
+    dtype: str = "float64",
+) -> int:
+    """Functionally distinct members of the 5,103-function benchmark space (ch. 6).
+
+    Outputs are computed on `evoforge.activations.equivalence.SAMPLES` (1,000
+    draws of N(0, 1) truncated to [-5, 5], parameters at 1) and compared:
+
+    * ``compare="exact"``: identical outputs (bit for bit; one NaN, −0.0 = 0.0);
+      ``"signature"``: equal after rounding to 16 mantissa bits (~5 significant
+      digits, values below 1e-9 as 0), evoforge's FEC fingerprint, which also
+      merges functions that differ only by float noise (``x + x`` and ``2·x``
+      computed two ways) or by less than 1e-5 relative anywhere;
+    * ``division``: ``"safe"`` (PANGAEA's: x/0 = 0, so ``reciprocal`` and ``/``
+      are finite) or ``"ieee"`` (x/0 = ±inf, 0/0 = NaN);
+    * ``power``: ``"safe"`` (evoforge's `operators._safe_pow`: a negative base
+      with a non-integer exponent gives 0, 0^negative = 0) or ``"ieee"``
+      (``torch.pow``: NaN and inf there);
+    * ``dtype``: ``"float64"`` or ``"float32"`` (TensorFlow's default, which
+      the dissertation's code used; float32 rounding separates or merges a
+      few functions that float64 does not).
+
+    The dissertation reports 2,913 without saying which of these it used;
+    `benchmarks/pangaea_counts.py` prints every combination next to it.
+
+    Example:
+        >>> aquasurf_unique_count() >= aquasurf_unique_count("signature")
+        True
+    """
+    return len(aquasurf_unique_rows(compare, division, power, dtype))
+
+
+def aquasurf_unique_rows(
+    compare: Comparison = "exact",
+    division: str = "safe",
+    power: str = "safe",
+    dtype: str = "float64",
+) -> list[int]:
+    """Indices (in ``binary, unary1, unary2`` order) of the first function of each
+    class counted by `aquasurf_unique_count`."""
+    import numpy as np
+
+    outputs = aquasurf_outputs(division, power, dtype)
+    from evoforge.activations.equivalence import canonical
+
+    keys = outputs.astype(np.float64)
+    if compare == "signature":
+        keys = np.stack([canonical(row) for row in keys])
+    elif compare != "exact":
+        raise ValueError(f"compare must be 'exact' or 'signature', got {compare!r}")
+    keys = np.where(np.isnan(keys), np.nan, keys) + 0.0  # one NaN, -0.0 -> 0.0
+    # Rows as bytes: np.unique on float rows would treat NaN != NaN.
+    seen: dict[bytes, int] = {}
+    for i, row in enumerate(keys):
+        seen.setdefault(row.tobytes(), i)
+    return sorted(seen.values())
+
+
+def aquasurf_outputs(division: str = "safe", power: str = "safe", dtype: str = "float64"):
+    """(5103, 1000) outputs of ``binary(unary1(x), unary2(x))`` on the fixed samples,
+    rows in ``binary, unary1, unary2`` order (see `aquasurf_unique_count`)."""
+    import torch
+
+    from evoforge.activations.equivalence import SAMPLES
+    from evoforge.activations.operators import _safe_div, get
+
+    if division not in ("safe", "ieee") or power not in ("safe", "ieee"):
+        raise ValueError(f"division and power must be 'safe' or 'ieee', got {division}, {power}")
+    torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
+    x = torch.from_numpy(SAMPLES.copy()).to(torch_dtype)
+    ieee = {
+        "div": lambda a, b: a / b,
+        "reciprocal": lambda a: 1 / a,
+        "pow": torch.pow,
+    }
+    chosen = {"div": division, "reciprocal": division, "pow": power}
+
+    def op(name: str):
+        return ieee[name] if chosen.get(name) == "ieee" else get(name).torch
+
+    assert _safe_div is get("div").torch  # the "safe" convention is evoforge's own
+    with torch.no_grad():
+        unary = torch.stack([op(u)(x) for u in PANGAEA_UNARY])  # (27, N)
+        rows = [
+            op(b)(unary[:, None, :], unary[None, :, :]).reshape(-1, x.numel())
+            for b in PANGAEA_BINARY
+        ]
+    return torch.cat(rows).numpy()
