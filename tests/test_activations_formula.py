@@ -109,7 +109,11 @@ def test_paper_spellings_log_sigmoid_and_constants_parse_to_the_canonical_genome
     assert parse("log(sigmoid(alpha*x)) * beta*arcsinh(x)") == parse(
         "log_sigmoid(alpha*x) * beta*arcsinh(x)"
     )
-    assert parse("min(x, 0)") == parse("min(x, zero(x))")
+    # CAFE writes its unary min{x, 0} and max{x, 0} with the bare constant 0.
+    assert parse("min(x, 0)") == parse("min_zero(x)") == parse("min(0, x)")
+    assert parse("max(tanh(x), 0)") == parse("relu(tanh(x))")
+    assert parse("min(x, zero(x))").op == "min"  # the binary min stays expressible
+    assert parse("min(x, 0 + x)").op == "min"  # only a bare 0 argument
     assert parse("x * 1.0") == parse("x * one(x)")
     for bad, message in [
         ("min(x, 2)", "the constant 0 or 1"),
@@ -118,3 +122,14 @@ def test_paper_spellings_log_sigmoid_and_constants_parse_to_the_canonical_genome
     ]:
         with pytest.raises(ValueError, match=message):
             parse(bad)
+
+
+def test_table_3_1_formulas_are_s1_core_units_with_cafes_operators():
+    from evoforge.activations.cafe import shape_of
+    from evoforge.activations.expr import operators
+    from evoforge.activations.operators import CAFE_BINARY, CAFE_UNARY
+
+    for text in ("arctan(x) * min(x, 0)", "tanh(x) * min(x, 0)", "min(x, 0) * erf(x)"):
+        genome = parse(text)
+        assert shape_of(genome) == "s1", text
+        assert set(operators(genome)) <= set(CAFE_UNARY) | set(CAFE_BINARY), text

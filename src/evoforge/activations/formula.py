@@ -6,9 +6,12 @@ Grammar of the text (what `to_text` prints and `parse` reads)::
     term    := [PARAM "*"] atom            # a parameter on the edge leaving atom
     atom    := "x" | "0" | "1" | NAME "(" expr ("," expr)? ")" | "(" expr ")"
 
-Two spellings from the papers are read as well (and printed canonically):
-``log(sigmoid(e))`` is ``log_sigmoid(e)``, and the constants ``0`` and ``1``
-are ``zero(x)`` and ``one(x)``, so ``min(x, 0)`` parses.
+Spellings from the papers are read as well (and printed canonically):
+``log(sigmoid(e))`` is ``log_sigmoid(e)``; ``min(e, 0)`` and ``max(e, 0)``
+(either order, the bare constant 0) are CAFE's unary ``min_zero(e)`` and
+``relu(e)`` (Table 3.1's min{x, 0}); elsewhere the constants ``0`` and ``1``
+are ``zero(x)`` and ``one(x)``, and the binary min with a zero input is
+written ``min(x, zero(x))``.
 
 ``NAME`` is an operator of `evoforge.activations.operators.OPERATORS`; binary
 operators with an infix symbol (``+ - * / ^``) print infix, the others
@@ -28,7 +31,9 @@ Example:
     >>> to_text(parse("log(sigmoid(alpha*x)) * beta*arcsinh(x)"))
     'log_sigmoid(alpha*x) * beta*arcsinh(x)'
     >>> to_text(parse("arctan(x) * min(x, 0)"))
-    'arctan(x) * min(x, zero(x))'
+    'arctan(x) * min_zero(x)'
+    >>> to_text(parse("min(x, zero(x))"))
+    'min(x, zero(x))'
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
 MAX_DEPTH = 64
 _MAX_NESTING = 2 * MAX_DEPTH + 1
 MAX_FORMULA_CHARS = 100_000
+# ``min(e, 0)`` and ``max(e, 0)`` with the bare constant 0 are the unary
+# operators CAFE writes that way; ``min(e, zero(x))`` stays the binary min.
+_ZERO_CLAMPS = {"min": "min_zero", "max": "relu"}
 
 
 class FormulaError(EvoforgeError, ValueError):
@@ -254,11 +262,17 @@ class _Parser:
             raise FormulaError(f"formula {_quote(self.text)}: {error}") from None
         self.i += 1
         self.take("(")
+        zeros = [self._literal_zero()]
         args = [self.expr(1)]
         while self.peek() == ",":
             self.i += 1
+            zeros.append(self._literal_zero())
             args.append(self.expr(1))
         self.take(")")
+        if tok in _ZERO_CLAMPS and len(args) == 2 and sum(zeros) == 1:
+            # CAFE's min{x, 0} and max{x, 0} are unary operators (Table 3.1).
+            other = args[zeros.index(False)]
+            return Unary(_ZERO_CLAMPS[tok], other[0]), self.deeper(1 + other[1])
         if len(args) != op.arity:
             raise FormulaError(
                 f"formula {_quote(self.text)}: operator {tok!r} takes {op.arity} input(s), "
@@ -268,6 +282,12 @@ class _Parser:
         if op.arity == 1:
             return Unary(tok, args[0][0]), depth
         return Binary(tok, args[0][0], args[1][0]), depth
+
+    def _literal_zero(self) -> bool:
+        """Whether the next argument is the bare constant 0 (not ``zero(x)``)."""
+        tok = self.peek()
+        after = self.tokens[self.i + 1][0] if self.i + 1 < len(self.tokens) else None
+        return tok is not None and tok[0].isdigit() and float(tok) == 0.0 and after in (",", ")")
 
     def _log_sigmoid(self) -> tuple[Node, int]:
         """``log(sigmoid(e))``, the papers' spelling of ``log_sigmoid(e)``."""
