@@ -157,3 +157,39 @@ def test_a_store_in_wal_mode_is_opened_and_switched_to_the_rollback_journal(tmp_
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
         assert db.execute("SELECT COUNT(*) FROM individuals").fetchone() == (2,)
+
+
+def test_a_store_written_before_compact_rows_opens_and_reads(tmp_path):
+    # issue 21: the old 15-column table gains genome_blob; its text rows read as before.
+    import json as _json
+    import sqlite3 as _sqlite3
+
+    from evoforge.evolution.store import FORMAT, RunStore
+
+    path = tmp_path / "old.sqlite"
+    db = _sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE individuals (id INTEGER PRIMARY KEY, parent_id INTEGER, mutation TEXT,"
+        " genome_text TEXT, fitness REAL, per_task TEXT, cost INTEGER, fingerprint INTEGER,"
+        " fec_hit INTEGER, early_stopped INTEGER, error TEXT, wall_time REAL, created REAL,"
+        " worker INTEGER, parent2_id INTEGER);"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, time REAL, kind TEXT, payload TEXT);"
+        "CREATE TABLE checkpoints (id INTEGER PRIMARY KEY, n_individuals INTEGER, state TEXT);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+    )
+    db.execute("INSERT INTO meta VALUES ('format', ?)", (_json.dumps(FORMAT),))
+    db.execute(
+        "INSERT INTO individuals VALUES (1, NULL, NULL, 'g', 0.5, '[0.5]', 3, 9, 0, 0,"
+        " NULL, 0.1, 0.0, 0, NULL)"
+    )
+    db.execute("INSERT INTO checkpoints (n_individuals, state) VALUES (1, '{}')")
+    db.commit()
+    db.close()
+    store = RunStore.open(path)
+    try:
+        ((ind, text),) = store.individuals([1]).values()
+        assert text == "g" and ind.evaluation.per_task == (0.5,)
+        assert store.rows("genome_text, per_task").fetchall() == [("g", "[0.5]")]
+        assert store.fec_entries(10)[0][0] == 9
+    finally:
+        store.close()

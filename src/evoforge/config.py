@@ -284,7 +284,17 @@ class RunConfig:
     in_flight_per_worker: int = 2
     devices: tuple[str, ...] = ("cpu",)
     chunk_size: int | str = "auto"
+    # How one population evolves: "loop" (the readable per-individual loop) or
+    # "fused" (a domain's compiled step over chunks; evoforge.evolution.chunked).
+    engine: str = "loop"
+    # Experiment restarts (the reference demo's): a fresh population every
+    # `experiment_individuals`, at most `max_experiments` of them (0: no limit).
+    experiment_individuals: int | None = None
+    max_experiments: int = 0
 
+
+#: `run.engine` values: the readable loop, or a domain's fused compiled step.
+ENGINES = ("loop", "fused")
 
 #: Entries the functional-equivalence cache keeps by default (the engine's
 #: `evoforge.evolution.fec` takes its default from here: config sits below it).
@@ -404,6 +414,9 @@ def _parse_run(s: Section) -> RunConfig:
     if not devices or not all(devices):
         raise s.error("devices", f"expected a non-empty array of device names, got {list(devices)}")
     return RunConfig(
+        engine=s.get_str("engine", RunConfig.engine, choices=ENGINES),
+        experiment_individuals=s.get_int("experiment_individuals", None, min=2),
+        max_experiments=s.get_int("max_experiments", RunConfig.max_experiments, min=0),
         domain=domain,
         seed=seed,
         max_individuals=s.get_int("max_individuals", RunConfig.max_individuals, min=1),

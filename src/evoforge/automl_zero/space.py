@@ -102,6 +102,20 @@ class ProgramSpace:
             ]
         )
 
+    def fused_search(self, evaluator, **options):
+        """The compiled regularized-evolution step over this space
+        (`evoforge.automl_zero.fused.FusedSearch`; ``run.engine = "fused"``)."""
+        from evoforge.automl_zero.fused import FusedSearch  # compiled on first use
+
+        return FusedSearch(self, evaluator, **options)
+
+    @property
+    def genome_codec(self) -> str:
+        """The store codec of this space's compact genomes (`fused_codec`)."""
+        from evoforge.automl_zero.fused_codec import CODEC
+
+        return CODEC
+
     def from_text(self, text: str) -> Program:
         return from_text(text, self.memory)
 

@@ -45,6 +45,7 @@ from evoforge.config import ConfigError, ExperimentConfig
 from evoforge.evolution.archipelago import Archipelago, plan_islands
 from evoforge.evolution.artefacts import ARTEFACT_DIR, ArtefactStore, Inheritance, JobEvaluator
 from evoforge.evolution.backends import Backend, is_batched, make_backend
+from evoforge.evolution.chunked import ChunkedDriver, make_chunked
 from evoforge.evolution.domain_source import domain_source
 from evoforge.evolution.fec import CachedEvaluator
 from evoforge.evolution.hurdles import Hurdle
@@ -74,6 +75,8 @@ class RunParts:
     island_backend: Callable[[], IslandBackend]  # the same for an island run
     archipelago: Archipelago | None  # None: one population
     inheritance: Inheritance | None  # files individuals own, when the evaluator keeps any
+    # issue 21: run.engine = "fused" -> the chunked driver of a domain's fused step
+    chunked: ChunkedDriver | None = None
 
 
 def build_run_parts(config: ExperimentConfig, setup: DomainSetup, run_dir: Path) -> RunParts:
@@ -124,6 +127,19 @@ def build_run_parts(config: ExperimentConfig, setup: DomainSetup, run_dir: Path)
         population_size=search.population_size,
         batched=is_batched(evaluator),
     )
+    stop = StopRules.from_config(rc)
+    chunked = None
+    if rc.experiment_individuals is not None and rc.engine != "fused":
+        raise ConfigError(
+            "run.experiment_individuals", "experiment restarts need run.engine = 'fused'",
+            config.source,
+        )  # fmt: skip
+    if rc.engine == "fused":  # issue 21: the compiled step over chunks
+        chunked = make_chunked(config, setup, evaluator)
+        if rc.experiment_individuals is not None:
+            # As the reference: select fitness is checked at each experiment's end only.
+            chunked.target = stop.stop_select_fitness
+            stop = dataclasses.replace(stop, stop_select_fitness=None)
     return RunParts(
         config=config,
         setup=setup,
@@ -135,11 +151,12 @@ def build_run_parts(config: ExperimentConfig, setup: DomainSetup, run_dir: Path)
             if search.hurdle.enabled
             else None
         ),
-        stop=StopRules.from_config(rc),
+        stop=stop,
         backend=backend,
         island_backend=functools.partial(make_island_backend, rc.backend, rc.ray_address),
         archipelago=archipelago,
         inheritance=inheritance,
+        chunked=chunked,
     )
 
 

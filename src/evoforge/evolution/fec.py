@@ -99,6 +99,15 @@ class FECache:
         if len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
+    def entries(self) -> list[tuple[int, Evaluation]]:
+        """``(fingerprint, evaluation)`` pairs, least recently used first (what
+        `warm` takes: the chunked driver moves a cache into a fused step)."""
+        return list(self._entries.items())
+
+    def clear(self) -> None:
+        """Forget every entry (an experiment restart); counters are kept."""
+        self._entries.clear()
+
     def warm(self, pairs: Iterable[tuple[int, Evaluation]]) -> None:
         """Insert ``(fingerprint, evaluation)`` pairs, least recently used first.
 

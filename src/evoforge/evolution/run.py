@@ -144,6 +144,8 @@ class Run:
         self.inheritance = parts.inheritance
         # The island model: islands evolve in workers; `strategy` then stays unused.
         self.archipelago = parts.archipelago
+        # issue 21: a domain's fused step over chunks (run.engine = "fused"), or None.
+        self.chunked = parts.chunked
         self._make_backend = parts.backend
         self._make_island_backend = parts.island_backend
         self.n = 0  # individuals stored so far == the last id
@@ -196,6 +198,8 @@ class Run:
                 resolved = resolved_table(config, setup)
                 write_atomic(run_dir / CONFIG_FILE, config.resolved_toml(setup.resolved_config))
                 store = RunStore.create(run_dir / STORE_FILE)
+                if parts.chunked is not None:  # issue 21: compact rows need their codec
+                    store.set_codec(setup.space.genome_codec)
                 store.set_meta(
                     domain=config.run.domain,
                     seed=config.run.seed,
@@ -354,6 +358,8 @@ class Run:
             individuals[i] = ind
         if self.archipelago is None:
             self.strategy.load_state_dict(strategy_state, individuals)
+        if self.chunked is not None:  # issue 21: the fused population's arrays
+            self.chunked.load_state_dict(decode_state(state.get("fused")), self)
         if state["best"] is not None:
             self.best = individuals[state["best"]]
             self._best_fitness = self.best.fitness
@@ -418,9 +424,14 @@ class Run:
         pending = [*self._in_flight.values(), *self._pending]
         islands = self.archipelago
         strategy_state = self.strategy.state_dict() if islands is None else {}
+        fused = None
+        if self.chunked is not None:  # issue 21: the fused step holds the population
+            strategy_state = self.chunked.strategy_state() or strategy_state
+            fused = encode_state(self.chunked.state_dict())
         state = {
             "strategy": encode_state(strategy_state),
             "islands": None if islands is None else islands.state_dict(),
+            "fused": fused,
             "rng": self.rng.bit_generator.state,
             "counters": {
                 "cost": self.cost,
@@ -469,6 +480,8 @@ class Run:
         """The figures the progress display shows."""
         if self.archipelago is not None:
             fitness = self.archipelago.population_fitness()
+        elif self.chunked is not None:  # issue 21
+            fitness = self.chunked.population_fitness(self)
         else:
             fitness = [ind.fitness for ind in self.strategy.population]
         return Snapshot(
@@ -510,7 +523,9 @@ class Run:
             )
             consistent = True
             try:
-                if islands is None:
+                if self.chunked is not None:  # issue 21: the fused step, in the driver
+                    reason = self.chunked.loop(self)
+                elif islands is None:
                     backend = self._make_backend()
                     backend.start(self.evaluator)
                     reason = self._loop(backend)
