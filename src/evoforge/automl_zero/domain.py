@@ -36,13 +36,15 @@ from evoforge.automl_zero.simplify import simplify
 from evoforge.automl_zero.space import ProgramSpace
 from evoforge.automl_zero.text import ProgramSyntaxError, from_text, instruction_text
 from evoforge.config import ConfigError, Section, check_memory
-from evoforge.data.datasets import DATASETS, DatasetError
+from evoforge.data.datasets import PROJECTABLE_DATASETS, DatasetError
 from evoforge.data.projected import projected_binary_tasks, projected_multiclass_tasks
 from evoforge.data.regression import affine_tasks, linear_tasks, teacher_tasks
 from evoforge.domains import DomainSetup, register_domain
 
 TASK_TYPES = ("linear", "affine", "teacher", "projected_binary", "projected_multiclass")
 OUTSIDE_SPACE = ("refuse", "allow")
+# "interpreter": one program per call (the `interpreter` key); "torch": chunks on a device.
+EVALUATORS = ("interpreter", "torch")
 
 # Hard caps on sizes, far above the paper's (memory 10/16/4, components of
 # at most 45 instructions, F <= 784): a typo such as 1e9 fails here with the
@@ -120,7 +122,7 @@ def _tasks(section: Section, seed: int, split: str, n_tasks_default: int) -> tup
     task_seed = section.get_int("seed", seed, min=0)
     if kind == "projected_binary":
         features = section.get_int("features", 16, min=1, max=MAX_FEATURES)
-        dataset = section.get_str("dataset", "digits", choices=DATASETS)
+        dataset = section.get_str("dataset", "digits", choices=PROJECTABLE_DATASETS)
         data_dir = section.get_str("data_dir", None)
         n_train = section.get_int("n_train", 250, min=1, max=MAX_EXAMPLES)
         n_valid = section.get_int("n_valid", 100, min=1, max=MAX_EXAMPLES)
@@ -151,7 +153,7 @@ def _tasks(section: Section, seed: int, split: str, n_tasks_default: int) -> tup
         # Search and select tasks differ by seed, i.e. by projection (Supplement S5).
         features = section.get_int("features", 16, min=2, max=MAX_FEATURES)
         n_classes = section.get_int("n_classes", 10, min=2, max=features)
-        dataset = section.get_str("dataset", "digits", choices=DATASETS)
+        dataset = section.get_str("dataset", "digits", choices=PROJECTABLE_DATASETS)
         data_dir = section.get_str("data_dir", None)
         n_train = section.get_int("n_train", 1000, min=1, max=MAX_EXAMPLES)
         n_valid = section.get_int("n_valid", 500, min=1, max=MAX_EXAMPLES)
@@ -325,14 +327,18 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         fec.get_int("valid_examples", 10, min=1, max=MAX_EXAMPLES),
     )
     hurdle_tasks = s.get_int("hurdle_tasks", None, min=1, max=search_tasks.D)
-    evaluator = ProgramEvaluator(
-        memory,
-        search_tasks,
-        fec_examples=fec_examples,
-        hurdle_tasks=hurdle_tasks,
-        time_cap_seconds=s.get_float("time_cap_seconds", None, min=0.0, min_exclusive=True),
-        **evaluator_options,
-    )
+    time_cap = s.get_float("time_cap_seconds", None, min=0.0, min_exclusive=True)
+    evaluator = _torch_evaluator(s, memory, search_tasks, fec_examples, hurdle_tasks, time_cap,
+                                 evaluator_options)  # fmt: skip
+    if evaluator is None:
+        evaluator = ProgramEvaluator(
+            memory,
+            search_tasks,
+            fec_examples=fec_examples,
+            hurdle_tasks=hurdle_tasks,
+            time_cap_seconds=time_cap,
+            **evaluator_options,
+        )
     worker_bytes = bank_bytes + search_bytes
     selector = None
     if "select_tasks" in s.data:
@@ -365,6 +371,35 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         genome_bytes=sum(max_sizes) * _INSTRUCTION_BYTES,
         genome_key=f"{path}.{longest}.{size_key}",
     )
+
+
+def _torch_evaluator(
+    s: Section, memory: Memory, tasks, fec_examples, hurdle_tasks, time_cap, options
+) -> Any:
+    """``evaluator = "torch"``: the batched PyTorch evaluator on ``device`` (default:
+    the worker's, from ``run.devices``) in ``dtype``; None for the per-program one.
+    Read only when given, so other runs' resolved configs omit these keys."""
+    choice = s.get_str("evaluator", None, choices=EVALUATORS) if "evaluator" in s.data else None
+    if choice != "torch":
+        for key in ("device", "dtype"):
+            if key in s.data:
+                raise s.error(key, 'only used with evaluator = "torch"')
+        return None
+    device = s.get_str("device", None)
+    dtype = s.get_str("dtype", "float64", choices=("float64", "float32"))
+    if tasks.eval_type not in ("rms", "accuracy"):
+        raise s.error("evaluator", f"'torch' runs rms and accuracy tasks, not {tasks.eval_type}")
+    if time_cap is not None:
+        raise s.error("time_cap_seconds", 'not supported with evaluator = "torch"')
+    if options["interpreter"] != "numba":
+        raise s.error("interpreter", 'evaluator = "torch" fingerprints with "numba"')
+    from evoforge.automl_zero.evaluator_torch import TorchProgramEvaluator  # imports torch
+
+    return TorchProgramEvaluator(
+        memory, tasks, fec_examples=fec_examples, hurdle_tasks=hurdle_tasks, device=device,
+        dtype=dtype, combine=options["combine"], max_abs_error=options["max_abs_error"],
+        random_seeds=options["random_seeds"],
+    )  # fmt: skip
 
 
 class _Selector:
