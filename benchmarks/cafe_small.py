@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shutil
 import sqlite3
 import sys
@@ -36,6 +35,7 @@ from evoforge.activations.selection import retrain, top_distinct
 from evoforge.config import load_config
 from evoforge.domains import build_domain
 from evoforge.evolution.run import Run
+from evoforge.init.experiments import emit as emit_line
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "activations"
@@ -44,10 +44,7 @@ BASELINES = {"relu": "relu(x)", "swish": "swish(x)"}
 
 
 def emit(out: Path, record: dict[str, Any]) -> None:
-    line = json.dumps(record)
-    print(line, flush=True)
-    with (out / "results.jsonl").open("a") as f:
-        f.write(line + "\n")
+    emit_line(str(out / "results.jsonl"), **record)
 
 
 def search(name: str, run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -53,3 +53,18 @@ def test_trace_works_and_script_is_refused_as_documented() -> None:
     torch.testing.assert_close(traced(x + 1), act(x + 1))
     with pytest.raises(Exception):  # noqa: B017 - any TorchScript compilation error
         torch.jit.script(act)
+
+
+def test_autoinit_plus_plus_is_offered_to_the_search_and_centres_evolved_activations() -> None:
+    from evoforge.activations.evaluator import INITS, init_hook
+    from evoforge.init import CenteredActivation
+
+    assert "autoinit++" in INITS
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), Activation("alpha*relu(x) + x"), nn.Linear(32, 4))
+    hook = init_hook("autoinit++")
+    assert hook is not None
+    hook(model, torch.randn(256, 8))
+    assert isinstance(model[1], CenteredActivation)
+    with torch.no_grad():
+        assert abs(model[:2](torch.randn(4096, 8)).mean().item()) < 0.05

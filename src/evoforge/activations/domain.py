@@ -13,7 +13,8 @@ Keys (defaults in brackets):
   ``data_seed`` [the run seed]: the split (`evoforge.nn.load_image_data`);
 * ``model``: a `evoforge.nn.build_model` table [All-CNN-C, width 1/6];
 * ``train``: `evoforge.nn.TrainConfig` fields [defaults of `TrainConfig`];
-* ``init``: ``"none"``, ``"autoinit"``, ``"glorot"``, ``"he"`` [``"none"``];
+* ``init``: ``"none"``, ``"autoinit"``, ``"autoinit++"``, ``"glorot"``, ``"he"``
+  [``"none"``];
 * ``fitness``: ``"accuracy"`` or ``"loss"`` (see
   `evoforge.activations.evaluator`) [``"accuracy"``];
 * ``device``: ``"cpu"``, ``"cuda"``, ... [``"cpu"``];

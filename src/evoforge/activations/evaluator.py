@@ -2,7 +2,8 @@
 
 `ActivationEvaluator` builds the configured model (`evoforge.nn.build_model`)
 with one `Activation` module per activation site, optionally re-initialises it
-(``"autoinit"``, ``"glorot"``, ``"he"``; ``"none"`` keeps PyTorch's default),
+(``"autoinit"``, ``"autoinit++"``, ``"glorot"``, ``"he"``; ``"none"`` keeps
+PyTorch's default),
 trains it with `evoforge.nn.train` and returns an `Evaluation`:
 
 * ``fitness``: validation accuracy (``fitness="accuracy"``), or
@@ -68,7 +69,7 @@ from evoforge.nn import (
 )
 from evoforge.nn.data import IMAGE_SHAPES, NUM_CLASSES
 
-INITS = ("none", "autoinit", "glorot", "he")
+INITS = ("none", "autoinit", "autoinit++", "glorot", "he")
 FITNESS = ("accuracy", "loss")
 LOSS_CEILING = 10.0
 _PARAM_PROBES = (0.5, 1.5, 2.5, 3.5, 4.5)
@@ -80,14 +81,27 @@ def _autoinit(model: nn.Module, example: torch.Tensor) -> None:
     autoinit(model, example)
 
 
+def _autoinit_centered(model: nn.Module, example: torch.Tensor) -> None:
+    """AutoInit++: every activation also shifted to zero mean under its input."""
+    from evoforge.init import autoinit
+
+    autoinit(model, example, centered=True)
+
+
 def init_hook(name: str) -> Callable[[nn.Module, torch.Tensor], Any] | None:
-    """The model ``init`` hook for ``"none"``, ``"autoinit"``, ``"glorot"`` or ``"he"``.
+    """The model ``init`` hook for one of `INITS`.
 
     Example:
         >>> init_hook("none") is None, init_hook("he").__name__
         (True, 'he_normal')
     """
-    hooks = {"none": None, "autoinit": _autoinit, "glorot": glorot_uniform, "he": he_normal}
+    hooks = {
+        "none": None,
+        "autoinit": _autoinit,
+        "autoinit++": _autoinit_centered,
+        "glorot": glorot_uniform,
+        "he": he_normal,
+    }
     if name not in hooks:
         raise ValueError(f"init: expected one of {', '.join(INITS)}, got {name!r}")
     return hooks[name]
@@ -139,7 +153,7 @@ class ActivationEvaluator:
         train: `TrainConfig` fields (a dict) or a `TrainConfig`.
         dataset, n_train, n_val, n_test, data_dir: the `load_image_data` split.
         data_seed: seeds the split; ``seed`` seeds weights, dropout and batch order.
-        init: ``"none"``, ``"autoinit"``, ``"glorot"`` or ``"he"``.
+        init: ``"none"``, ``"autoinit"``, ``"autoinit++"``, ``"glorot"`` or ``"he"``.
         param_mode: where learnable parameters live (see `Activation`).
         fitness: ``"accuracy"`` or ``"loss"`` (see the module docstring).
         device: torch device for training.
