@@ -100,8 +100,12 @@ _TEXT_COLUMN = "COALESCE(genome_text, genome_text_of(genome_blob))"
 #: one of evoforge's own functions, never code carried by the file.
 _CODEC_PREFIX = "evoforge."
 
+# Columns named: a store upgraded on open has its added columns in the order
+# they were added, not the order of `_SCHEMA`.
 _INSERT_INDIVIDUAL = (
-    "INSERT INTO individuals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO individuals (id, parent_id, mutation, genome_text, fitness, per_task, cost,"
+    " fingerprint, fec_hit, early_stopped, error, wall_time, created, worker, parent2_id,"
+    " genome_blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _EVALUATION_COLUMNS = "fitness, per_task, cost, fingerprint, early_stopped, error"
 
