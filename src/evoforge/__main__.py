@@ -4,9 +4,7 @@ Example:
     $ python -m evoforge show runs/demo
 """
 
-import sys
-
-from evoforge.cli import main
+from evoforge.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -40,7 +40,7 @@ import time
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from evoforge.config import ConfigError, load_config
 from evoforge.domains import build_domain
@@ -589,6 +589,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def console() -> NoReturn:
+    """The ``evoforge`` console script (and ``python -m evoforge``): `main`,
+    then exit with its status."""
+    status = main()
+    # The command is over: a late Ctrl-C (the second of a quick pair) must not
+    # turn its exit status into a death by signal during interpreter shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``evoforge`` console script; returns the exit status.
 
@@ -621,6 +631,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = _cmd_run(args) if args.command == "run" else _cmd_resume(args)
         if isinstance(result, int):
             return result
+        # Inside the try: a second Ctrl-C that lands after the run has
+        # checkpointed and restored the default handler still exits with 130.
+        return _report(result)
     except EvoforgeError as exc:
         print(f"evoforge: error: {_with_install_hint(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
@@ -634,4 +647,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before a run started (e.g. loading data) or after it
         print("evoforge: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
-    return _report(result)
