@@ -3,6 +3,7 @@ callbacks, from objects or a config; `evoforge.open_run` reading a run."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -185,3 +186,119 @@ def test_import_evoforge_stays_light():
         env={"PYTHONPATH": str(Path(evoforge.__file__).parents[1])},
     )  # fmt: skip
     assert out.stdout.split() == ["False", "False"]
+
+
+# -- a fused run (issue 21): compact rows, read through every reader -------------------
+
+LINEAR_DEMO = Path(__file__).parents[1] / "configs" / "automl_zero" / "linear_demo.toml"
+FUSED = 3000
+
+
+def fused_config(n):
+    from evoforge.config import load_config
+
+    overrides = {
+        "run.engine": "fused",
+        "run.max_individuals": n,
+        "run.checkpoint_every": 1000,
+        "search.population_size": 100,
+        "automl_zero.select_tasks.n_tasks": 5,
+    }
+    return load_config(LINEAR_DEMO, overrides)
+
+
+@pytest.fixture(scope="module")
+def fused_run(tmp_path_factory):
+    """A small fused linear-demo run (genome_text NULL and per_task bytes in
+    its rows) with what its callbacks saw; ``best`` is (id, fitness, text by
+    the search space) of the run's in-memory best."""
+    from evoforge.evolution.callbacks import Callbacks, observe
+    from evoforge.evolution.run import Run
+
+    run_dir = tmp_path_factory.mktemp("fused") / "run"
+    seen: list[Record] = []
+    bests: list[NewBest] = []
+    run = Run.create(run_dir, fused_config(FUSED))
+    space = run.space
+    observe(run, Callbacks(on_individual=seen.append, on_new_best=bests.append))
+    result = run.run()
+    assert result.n_individuals == FUSED
+    best = (result.best.id, result.best.fitness, space.to_text(result.best.genome))
+    return run_dir, best, seen, bests
+
+
+def test_open_run_reads_fused_compact_rows_as_text(fused_run):
+    import sqlite3
+
+    run_dir, (best_id, best_fitness, best_text), _, _ = fused_run
+    with sqlite3.connect(run_dir / "run.sqlite") as db:  # the rows are compact
+        kinds = db.execute(
+            "SELECT COUNT(*), SUM(genome_text IS NULL), SUM(typeof(per_task) = 'blob')"
+            " FROM individuals"
+        ).fetchone()
+    assert kinds == (FUSED, FUSED, FUSED)
+    before = (run_dir / "run.sqlite").read_bytes()
+    with evoforge.open_run(run_dir) as run:
+        history = run.history()
+        assert len(history) == FUSED and [r.id for r in history] == list(range(1, FUSED + 1))
+        assert all(r.genome_text.startswith("def Setup():") for r in history)
+        assert all(len(r.per_task) == 10 for r in history if not r.early_stopped)
+        assert run.record(1234) == history[1233]
+        best = run.best()
+        assert (best.id, best.fitness, best.genome_text) == (best_id, best_fitness, best_text)
+        assert best.fitness == run.summary()["best_fitness"]
+        assert best_text.strip() in run.best_text()
+        assert run.columns(["genome_text"])[9][0] == history[9].genome_text
+        if importlib.util.find_spec("pandas"):
+            frame = run.dataframe()
+            assert frame.genome_text.notna().all() and frame.per_task.map(len).max() == 10
+    assert (run_dir / "run.sqlite").read_bytes() == before  # read-only
+
+
+def test_callbacks_fire_for_fused_chunks(fused_run):
+    run_dir, _, seen, bests = fused_run
+    assert [r.id for r in seen] == list(range(1, FUSED + 1))
+    with evoforge.open_run(run_dir) as run:
+        history = run.history()
+        news = run.events("new_best")
+    assert seen == history  # the same Record content
+    assert [b.id for b in bests] == [e["id"] for e in news]
+    assert bests[-1].genome_text == history[bests[-1].id - 1].genome_text
+    # evoforge.search over a fused config, in memory: the history the callbacks saw.
+    calls: list[Record] = []
+    result = evoforge.search(config=fused_config(500), on_individual=calls.append)
+    assert len(calls) == 500 and list(result.records) == calls
+    assert result.best.genome_text.startswith("def Setup():")
+
+
+def test_report_show_json_and_export_of_a_fused_run(fused_run, tmp_path, capsys):
+    import json
+
+    from evoforge.cli import main
+    from evoforge.report import write_report
+
+    run_dir, (best_id, _, best_text), _, _ = fused_run
+    page = write_report(run_dir, tmp_path / "report.html").read_text()
+    assert '<pre class="genome automl-zero">def Setup():' in page
+    assert best_text.strip().splitlines()[-1].strip() in page
+    assert "<td>alter_argument</td>" in page and "<td>randomize_component</td>" in page
+    capsys.readouterr()
+    assert main(["show", "--json", str(run_dir)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["individuals"] == FUSED and doc["best"]["id"] == best_id
+    assert doc["best"]["genome"] == best_text
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "evolved.py")]) == 0
+    assert "def " in (tmp_path / "evolved.py").read_text()
+
+
+def test_plain_sql_readers_of_a_fused_run(fused_run):
+    from evoforge.activations.selection import top_distinct
+    from evoforge.automl_zero.experiments import acceptable_count, best_so_far
+
+    run_dir, (best_id, best_fitness, best_text), _, _ = fused_run
+    bests = best_so_far(run_dir)
+    assert bests[-1]["id"] == best_id and bests[-1]["text"] == best_text
+    assert all(b["text"].startswith("def Setup():") for b in bests)
+    count, first = acceptable_count(run_dir, best_fitness)  # FEC hits count too
+    assert count >= 1 and first == best_id
+    assert top_distinct(run_dir, 1) == [(best_text, best_fitness)]

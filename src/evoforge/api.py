@@ -46,7 +46,7 @@ from evoforge.errors import RunDirError
 from evoforge.evolution.callbacks import Callbacks, NewBest, Record, observe
 from evoforge.evolution.progress import NullProgress, Progress, make_progress
 from evoforge.evolution.space import DomainSetup, Evaluator, SearchSpace
-from evoforge.evolution.store import FORMAT, StoreError
+from evoforge.evolution.store import FORMAT, StoreError, connect, read_events, read_summary
 
 __all__ = ["RunView", "SearchResult", "open_run", "search"]
 
@@ -104,22 +104,21 @@ class RunView:
             raise RunDirError(f"{self.run_dir}: not a run directory (expected {STORE_FILE})")
         self.path = store_path
         try:
-            # Read-only: never takes the writer's lock, never changes the file.
-            self._db = sqlite3.connect(
-                f"{store_path.resolve().as_uri()}?mode=ro",
-                uri=True,
-                timeout=_READ_TIMEOUT,
-                isolation_level=None,  # reads see each checkpoint whole; BEGIN where it matters
-            )
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(individuals)")}
+            # Read-only (`store.connect`): never takes the writer's lock, never
+            # changes the file. Rows are read through its ``individuals_text``
+            # view, so compact rows (run.engine = "fused") come with their text.
+            self._db = connect(store_path, timeout=_READ_TIMEOUT)
         except sqlite3.Error as exc:
+            raise StoreError(f"{store_path}: not a readable evoforge run store ({exc})") from None
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        except sqlite3.Error as exc:
+            self._db.close()
             raise StoreError(f"{store_path}: not a readable evoforge run store ({exc})") from None
         if row is None or row[0] != json.dumps(FORMAT):
             self._db.close()
             raise StoreError(f"{store_path}: not an evoforge run store (no {FORMAT!r} mark)")
-        # A store written before crossover was recorded has no parent2_id column.
-        self._select = ", ".join(c if c in columns else f"NULL AS {c}" for c in RECORD_COLUMNS)
+        self._select = ", ".join(RECORD_COLUMNS)
 
     def __enter__(self) -> RunView:
         return self
@@ -167,19 +166,13 @@ class RunView:
     def summary(self) -> dict[str, Any]:
         """Counts over the stored individuals: individuals, fec_hits,
         early_stopped, errors, cost, best_fitness (None before the first valid)."""
-        row = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(fec_hit), 0), COALESCE(SUM(early_stopped), 0),"
-            " COALESCE(SUM(error IS NOT NULL), 0), COALESCE(SUM(cost), 0),"
-            " MAX(CASE WHEN error IS NULL THEN fitness END) FROM individuals"
-        ).fetchone()
-        keys = ("individuals", "fec_hits", "early_stopped", "errors", "cost", "best_fitness")
-        return dict(zip(keys, row, strict=True))
+        return read_summary(self._db)
 
     # -- individuals and events ----------------------------------------------------
 
     def records(self, start: int = 1) -> Iterator[Record]:
         """Stored individuals from id ``start`` on, in id order (streamed)."""
-        query = f"SELECT {self._select} FROM individuals WHERE id >= ? ORDER BY id"
+        query = f"SELECT {self._select} FROM individuals_text WHERE id >= ? ORDER BY id"
         for row in self._db.execute(query, (start,)):
             yield Record.from_row(row)
 
@@ -193,15 +186,16 @@ class RunView:
 
     def record(self, id: int) -> Record | None:
         row = self._db.execute(
-            f"SELECT {self._select} FROM individuals WHERE id = ?", (id,)
+            f"SELECT {self._select} FROM individuals_text WHERE id = ?", (id,)
         ).fetchone()
         return None if row is None else Record.from_row(row)
 
     def best(self) -> Record | None:
         """The first individual with the best valid fitness (the run's best), or None."""
         row = self._db.execute(
-            f"SELECT {self._select} FROM individuals WHERE error IS NULL"
-            " ORDER BY fitness DESC, id ASC LIMIT 1"
+            # Ranked on the table, so that only the best row's text is made.
+            f"SELECT {self._select} FROM individuals_text WHERE id = (SELECT id FROM individuals"
+            " WHERE error IS NULL ORDER BY fitness DESC, id ASC LIMIT 1)"
         ).fetchone()
         return None if row is None else Record.from_row(row)
 
@@ -212,7 +206,7 @@ class RunView:
         if unknown:
             raise ValueError(f"unknown columns {unknown}; known: {', '.join(RECORD_COLUMNS)}")
         return self._db.execute(
-            f"SELECT {', '.join(names)} FROM individuals ORDER BY id"
+            f"SELECT {', '.join(names)} FROM individuals_text ORDER BY id"
         ).fetchall()
 
     def arrays(self) -> dict[str, Any]:
@@ -264,13 +258,7 @@ class RunView:
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Stored events, oldest first (``new_best``, ``start``, ``stop``,
         ``migration``, ``island``, ...), each with its ``time`` and ``kind``."""
-        query, args = "SELECT time, kind, payload FROM events", ()
-        if kind is not None:
-            query, args = query + " WHERE kind = ?", (kind,)
-        return [
-            {"time": t, "kind": k, **json.loads(p)}
-            for t, k, p in self._db.execute(query + " ORDER BY id", args)
-        ]
+        return read_events(self._db, kind)
 
     def best_text(self) -> str | None:
         """The run's ``best.txt`` (genome text with a header), if written yet."""

@@ -13,9 +13,9 @@ Example:
 from __future__ import annotations
 
 import math
-import sqlite3
 import statistics
 import warnings
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +23,16 @@ from scipy import stats
 
 from evoforge.activations.evaluator import ActivationEvaluator
 from evoforge.activations.formula import parse
+from evoforge.evolution.store import connect
 from evoforge.nn.train import TrainConfig
 
 
 def top_distinct(run_dir: Path, k: int) -> list[tuple[str, float]]:
     """The ``k`` fittest functionally distinct (by FEC fingerprint) error-free genomes
     of a run, as (formula, search fitness), fittest first."""
-    with sqlite3.connect(run_dir / "run.sqlite") as db:
+    with closing(connect(Path(run_dir) / "run.sqlite")) as db:  # compact rows too
         found = db.execute(
-            "SELECT genome_text, fitness, fingerprint FROM individuals"
+            "SELECT genome_text, fitness, fingerprint FROM individuals_text"
             " WHERE error IS NULL ORDER BY fitness DESC, id"
         ).fetchall()
     out, seen = [], set()

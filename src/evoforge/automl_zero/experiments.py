@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from evoforge.automl_zero.program import Memory, Program
 from evoforge.automl_zero.tune import tune_constants
 from evoforge.config import load_config
 from evoforge.domains import DomainSetup, build_domain
+from evoforge.evolution.store import connect
 
 STORE_FILE = "run.sqlite"
 CONFIG_FILE = "config.toml"
@@ -127,7 +128,7 @@ def acceptable_count(run_dir: str | Path, threshold: float) -> tuple[int, int | 
     """``(number of evaluated individuals with fitness >= threshold, how many
     individuals had been evaluated when the first one was)``; ``None`` for
     the second when there is none. FEC hits count, with their cached fitness."""
-    with sqlite3.connect(Path(run_dir) / STORE_FILE) as db:
+    with closing(connect(Path(run_dir) / STORE_FILE)) as db:
         count, first = db.execute(
             "select count(*), min(id) from individuals where fitness >= ?", (float(threshold),)
         ).fetchone()
@@ -137,7 +138,7 @@ def acceptable_count(run_dir: str | Path, threshold: float) -> tuple[int, int | 
 
 def individual_count(run_dir: str | Path) -> int:
     """How many individuals a run evaluated."""
-    with sqlite3.connect(Path(run_dir) / STORE_FILE) as db:
+    with closing(connect(Path(run_dir) / STORE_FILE)) as db:
         return int(db.execute("select count(*) from individuals").fetchone()[0])
 
 
@@ -145,14 +146,14 @@ def best_so_far(run_dir: str | Path) -> list[dict[str, Any]]:
     """The run's best-so-far programs in order: dicts with ``id``,
     ``fitness`` (search), ``select_fitness`` (None without select tasks) and
     ``text`` (the program)."""
-    with sqlite3.connect(Path(run_dir) / STORE_FILE) as db:
+    with closing(connect(Path(run_dir) / STORE_FILE)) as db:
         events = [
             json.loads(p) for (p,) in db.execute("select payload from events where kind='new_best'")
         ]
         texts = {}
         for event in events:
             row = db.execute(
-                "select genome_text from individuals where id = ?", (event["id"],)
+                "select genome_text from individuals_text where id = ?", (event["id"],)
             ).fetchone()
             texts[event["id"]] = row[0]
     return [

@@ -2,10 +2,13 @@
 
 For experiment trackers (MLflow, TensorBoard, a notebook's live plot). The
 driver already hands every individual it stores to the run's store (``add``
-on the serial loop, ``add_rows`` from island workers) and every new best as a
+on the serial loop, ``add_rows`` from island workers, ``add_chunk`` from the
+fused driver of ``run.engine = "fused"``) and every new best as a
 ``new_best`` event, so `observe` wraps the store of a `Run` that has not
 started yet in an `ObservedStore`: the engine's loops stay untouched and pay
-nothing when there are no callbacks. A callback runs in the driver, between
+nothing when there are no callbacks. Each `Record` holds what `open_run`
+reads back for that individual (a compact row's text made by the store's
+codec). A callback runs in the driver, between
 evaluations: a slow one slows the search, and one that raises stops the run
 (the store is marked failed, the last checkpoint is kept).
 
@@ -33,12 +36,12 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evoforge.evolution.space import Individual
-from evoforge.evolution.store import individual_row
+from evoforge.evolution.store import compact_rows, individual_row, per_task_values
 
 if TYPE_CHECKING:
     from evoforge.evolution.run import Run
@@ -71,16 +74,16 @@ class Record:
     parent2_id: int | None
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> Record:
-        """A record from a full row in the store's column order (`individual_row`)."""
-        per_task = row[5]
+    def from_row(cls, row: tuple[Any, ...], genome_text: str | None = None) -> Record:
+        """A record from a full row in the store's column order (`individual_row`);
+        ``per_task`` JSON or float64 bytes; ``genome_text`` for a compact row's."""
         return cls(
             id=row[0],
             parent_id=row[1],
             mutation=row[2],
-            genome_text=row[3],
+            genome_text=row[3] if genome_text is None else genome_text,
             fitness=float(row[4]),
-            per_task=tuple(json.loads(per_task)) if per_task else (),
+            per_task=per_task_values(row[5]),
             cost=row[6],
             fingerprint=row[7],
             fec_hit=bool(row[8]),
@@ -143,6 +146,15 @@ class ObservedStore:
         if on_individual is not None:
             per_task = json.dumps(ind.evaluation.per_task) if ind.evaluation.per_task else None
             on_individual(Record.from_row(individual_row(ind, genome_text, per_task)))
+
+    def add_chunk(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        self._store.add_chunk(columns)
+        on_individual = self._callbacks.on_individual
+        if on_individual is not None:
+            # Compact rows (run.engine = "fused"): text by the store's codec.
+            decode = self._store.genome_decoder()
+            for row in compact_rows(columns):
+                on_individual(Record.from_row(row, decode(row[15])))
 
     def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
         rows = list(rows)

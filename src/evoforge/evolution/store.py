@@ -79,14 +79,11 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 # A TEMP view, made on each connection this module opens: a view kept in the
-# file would block schema changes to the table (and older stores lack it).
-_VIEW = """
-CREATE TEMP VIEW IF NOT EXISTS individuals_text AS
-    SELECT id, parent_id, mutation, COALESCE(genome_text, genome_text_of(genome_blob))
-        AS genome_text, fitness, per_task_json(per_task) AS per_task, cost, fingerprint,
-        fec_hit, early_stopped, error, wall_time, created, worker, parent2_id
-    FROM individuals;
-"""
+# file would block schema changes to the table (and older stores lack it). Its
+# columns are the table's first 15 (`_view_columns`): compact rows with their
+# text and JSON per-task fitnesses; a column the file lacks (a store written
+# before crossover or compact rows, opened read-only so not upgraded) is NULL.
+_VIEW = "CREATE TEMP VIEW IF NOT EXISTS individuals_text AS SELECT {} FROM main.individuals"
 
 # Compact rows (`RunStore.add_chunk`) keep the genome as bytes in ``genome_blob``
 # (``genome_text`` NULL) and the per-task fitnesses as little-endian float64
@@ -222,20 +219,78 @@ def _register_functions(db: sqlite3.Connection) -> None:
     db.create_function("genome_text_of", 1, genome_text_of, deterministic=True)
     db.create_function("per_task_json", 1, _per_task_json, deterministic=True)
     with contextlib.suppress(sqlite3.Error):  # a damaged store: its checks report it
-        db.execute(_VIEW)
+        _make_view(db)
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def _make_view(db: sqlite3.Connection, replace: bool = False) -> None:
+    """Create the ``individuals_text`` view for the table's columns (anew
+    with ``replace``: after a column was added)."""
+    if replace:
+        db.execute("DROP VIEW IF EXISTS temp.individuals_text")
+    have = {row[1] for row in db.execute("PRAGMA main.table_info(individuals)")}
+    if not have:
+        return  # no table yet (a store being created): `RunStore.rows` makes it later
+    special = {"per_task": "per_task_json(per_task)"}
+    if "genome_blob" in have:
+        special["genome_text"] = _TEXT_COLUMN
+    columns = [
+        f"{special.get(c, c)} AS {c}" if c in have else f"NULL AS {c}"
+        for c in _schema_columns()["individuals"][:15]
+    ]
+    db.execute(_VIEW.format(", ".join(columns)))
+
+
+def connect(path: str | Path, *, timeout: float = 5.0) -> sqlite3.Connection:
     """A read-only connection to a run store with ``genome_text_of``,
-    ``per_task_json`` and the ``individuals_text`` view usable.
+    ``per_task_json`` and the ``individuals_text`` view usable: every row with
+    its genome text and its per-task fitnesses as JSON, compact or not.
+
+    Read-only (``mode=ro``): it never writes the file, takes no writer's lock
+    and works while a run writes the store (a read waits up to ``timeout``
+    seconds for a checkpoint being committed). Autocommit: each statement sees
+    one committed checkpoint; ``BEGIN`` ... ``COMMIT`` to read several from
+    the same one. Raises `sqlite3.OperationalError` if the file is missing.
 
     Example:
         >>> db = connect("runs/demo/run.sqlite")  # doctest: +SKIP
         >>> db.execute("SELECT genome_text FROM individuals_text WHERE id = 1")  # doctest: +SKIP
     """
-    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    db = sqlite3.connect(
+        f"{Path(path).resolve().as_uri()}?mode=ro",
+        uri=True,
+        timeout=timeout,
+        isolation_level=None,
+    )
     _register_functions(db)
     return db
+
+
+def read_summary(db: sqlite3.Connection) -> dict[str, Any]:
+    """Counts over a store's individuals: individuals, fec_hits, early_stopped,
+    errors, cost, best_fitness (None before the first valid one)."""
+    row = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(fec_hit), 0), COALESCE(SUM(early_stopped), 0),"
+        " COALESCE(SUM(error IS NOT NULL), 0), COALESCE(SUM(cost), 0),"
+        # failures (error set) are worse than any valid row, whatever its sign
+        " MAX(CASE WHEN error IS NULL THEN fitness END)"
+        " FROM individuals"
+    ).fetchone()
+    keys = ("individuals", "fec_hits", "early_stopped", "errors", "cost", "best_fitness")
+    return dict(zip(keys, row, strict=True))
+
+
+def read_events(db: sqlite3.Connection, kind: str | None = None) -> list[dict[str, Any]]:
+    """A store's events, oldest first (optionally only one kind), each a dict
+    of its payload with its ``time`` and ``kind``."""
+    query = "SELECT time, kind, payload FROM events"
+    args: tuple[Any, ...] = ()
+    if kind is not None:
+        query += " WHERE kind = ?"
+        args = (kind,)
+    return [
+        {"time": t, "kind": k, **json.loads(p)}
+        for t, k, p in db.execute(query + " ORDER BY id", args)
+    ]
 
 
 def _evaluation(row: tuple[Any, ...]) -> Evaluation:
@@ -277,6 +332,20 @@ def individual_row(ind: Individual, genome_text: str, per_task: str | None) -> t
         ind.parent2_id,
         None,  # genome_blob: compact rows only
     )
+
+
+def compact_rows(columns: Mapping[str, Sequence[Any]]) -> Iterable[tuple[Any, ...]]:
+    """The ``individuals`` table rows of a fused chunk's columns (see
+    `RunStore.add_chunk`): ``genome_text`` and ``error`` NULL, ``genome_blob``
+    the program's bytes, ``per_task`` float64 bytes."""
+    none = [None] * len(columns["id"])
+    return zip(
+        columns["id"], columns["parent_id"], columns["mutation"], none,
+        columns["fitness"], columns["per_task"], columns["cost"], columns["fingerprint"],
+        columns["fec_hit"], columns["early_stopped"], none, columns["wall_time"],
+        columns["created"], columns["worker"], none, columns["genome_blob"],
+        strict=True,
+    )  # fmt: skip
 
 
 class PerTaskText:
@@ -383,6 +452,8 @@ class RunStore:
             db.execute("ALTER TABLE individuals ADD COLUMN parent2_id INTEGER")
         if "genome_blob" not in columns:  # written before compact rows (issue 21)
             db.execute("ALTER TABLE individuals ADD COLUMN genome_blob BLOB")
+        if not {"parent2_id", "genome_blob"} <= columns:
+            _make_view(db, replace=True)  # the view made on connecting lacked them
         store = cls(db, path)
         try:
             problem = cls._schema_problem(db)
@@ -434,17 +505,15 @@ class RunStore:
         ``fec_hit``, ``early_stopped``, ``wall_time``, ``created``, ``worker``;
         lists of plain Python values. One row costs a tuple here and its
         SQLite insert at the checkpoint (README: bytes and microseconds)."""
-        n = len(columns["id"])
-        none = [None] * n
-        self._rows.extend(
-            zip(
-                columns["id"], columns["parent_id"], columns["mutation"], none,
-                columns["fitness"], columns["per_task"], columns["cost"], columns["fingerprint"],
-                columns["fec_hit"], columns["early_stopped"], none, columns["wall_time"],
-                columns["created"], columns["worker"], none, columns["genome_blob"],
-                strict=True,
-            )
-        )  # fmt: skip
+        self._rows.extend(compact_rows(columns))
+
+    def genome_decoder(self) -> Callable[[bytes], str]:
+        """The codec that turns this store's compact genomes (``genome_blob``)
+        into text; `StoreError` if the store names none."""
+        name = self.meta().get("genome_codec")
+        if name is None:
+            raise StoreError(f"{self.path}: compact rows but no genome codec in the store's meta")
+        return _codec(name)
 
     def set_codec(self, name: str) -> None:
         """Name the ``module:function`` that turns this store's compact genomes
@@ -619,7 +688,7 @@ class RunStore:
         """Rows from id ``start`` on, in id order, as the ``individuals`` table's
         first 15 columns: compact rows come with their text and JSON per-task
         fitnesses (the ``individuals_text`` view)."""
-        self._db.execute(_VIEW)  # made here too: a new or upgraded store had no table yet
+        _make_view(self._db)  # made here too: a new store had no table on connecting
         return self._db.execute(
             f"SELECT {columns} FROM individuals_text WHERE id >= ? ORDER BY id", (start,)
         )
@@ -652,16 +721,8 @@ class RunStore:
         return list(reversed(seen.items()))
 
     def summary(self) -> dict[str, Any]:
-        """Counts over all stored individuals."""
-        row = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(fec_hit), 0), COALESCE(SUM(early_stopped), 0),"
-            " COALESCE(SUM(error IS NOT NULL), 0), COALESCE(SUM(cost), 0),"
-            # failures (error set) are worse than any valid row, whatever its sign
-            " MAX(CASE WHEN error IS NULL THEN fitness END)"
-            " FROM individuals"
-        ).fetchone()
-        keys = ("individuals", "fec_hits", "early_stopped", "errors", "cost", "best_fitness")
-        return dict(zip(keys, row, strict=True))
+        """Counts over all stored individuals (`read_summary`)."""
+        return read_summary(self._db)
 
     def count_by_worker(self) -> dict[int, int]:
         """Stored individuals per ``worker`` (for island runs: per island)."""
@@ -669,13 +730,5 @@ class RunStore:
         return {int(worker): int(count) for worker, count in rows if worker is not None}
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Stored events (oldest first), optionally only one kind."""
-        query = "SELECT time, kind, payload FROM events"
-        args: tuple[Any, ...] = ()
-        if kind is not None:
-            query += " WHERE kind = ?"
-            args = (kind,)
-        return [
-            {"time": t, "kind": k, **json.loads(p)}
-            for t, k, p in self._db.execute(query + " ORDER BY id", args)
-        ]
+        """Stored events (oldest first), optionally only one kind (`read_events`)."""
+        return read_events(self._db, kind)
