@@ -27,9 +27,14 @@ The C++ binary is not part of evoforge: build it from Google's public sources
 must be compiled with the demo's ``MAX_SCALAR_ADDRESSES=4
 MAX_VECTOR_ADDRESSES=3 MAX_MATRIX_ADDRESSES=1``.
 
+``--engine`` picks evoforge's side: ``fused`` (default; the whole
+regularized-evolution step compiled, ``run.engine = "fused"``) or ``loop``
+(the readable per-individual driver).
+
 Usage:
     python benchmarks/automl_zero_vs_reference.py --reference-binary PATH \\
-        [--pairs 3] [--individuals 300000] [--seeds 20] [--max-seconds 1800] [--cores 0 1]
+        [--engine fused] [--pairs 3] [--individuals 300000] [--seeds 20] \\
+        [--max-seconds 1800] [--cores 0 1]
 """
 
 from __future__ import annotations
@@ -211,7 +216,11 @@ def run_evoforge(overrides: dict, core: int, workdir: Path, timeout: float) -> d
 def throughput(args, workdir: Path) -> None:
     rates: dict[str, list[float]] = {"reference": [], "evoforge": []}
     ratios = []
-    overrides = {"run.max_individuals": args.individuals, "run.stop_select_fitness": 1.0}
+    overrides = {
+        "run.max_individuals": args.individuals,
+        "run.stop_select_fitness": 1.0,
+        "run.engine": args.engine,
+    }
     for pair in range(args.pairs):
         order = ("reference", "evoforge") if pair % 2 == 0 else ("evoforge", "reference")
         got = {}
@@ -228,9 +237,10 @@ def throughput(args, workdir: Path) -> None:
             rates[side].append(rate)
         ratios.append(got["evoforge"] / got["reference"])
         emit(figure="throughput_pair", pair=pair, order=order, individuals=args.individuals,
+             engine=args.engine,
              reference_per_cpu_s=got["reference"], evoforge_per_cpu_s=got["evoforge"],
              ratio=round(ratios[-1], 3))  # fmt: skip
-    emit(figure="throughput_summary", pairs=args.pairs,
+    emit(figure="throughput_summary", pairs=args.pairs, engine=args.engine,
          reference_median_per_cpu_s=statistics.median(rates["reference"]),
          evoforge_median_per_cpu_s=statistics.median(rates["evoforge"]),
          median_ratio=round(statistics.median(ratios), 3),
@@ -248,7 +258,11 @@ def time_to_solution(args, workdir: Path) -> None:
                 row = {k: r[k] for k in ("solved", "time_to_solution_s", "time_to_solution_cpu_s",
                                          "individuals", "experiments")}  # fmt: skip
             else:
-                overrides = {"run.seed": seed, "run.max_seconds": args.max_seconds}
+                overrides = {
+                    "run.seed": seed,
+                    "run.max_seconds": args.max_seconds,
+                    "run.engine": args.engine,
+                }
                 r = run_evoforge(overrides, args.cores[-1], workdir, args.max_seconds + 300)
                 solved = r["stop_reason"] == "stop_select_fitness"
                 row = {"solved": solved, "individuals": r["individuals"],
@@ -257,6 +271,7 @@ def time_to_solution(args, workdir: Path) -> None:
                        "select_fitness": r["select"]}  # fmt: skip
             results[side].append(row)
             emit(figure="time_to_solution", side=side, seed=seed, max_seconds=args.max_seconds,
+                 engine=args.engine,
                  **row)  # fmt: skip
     for side, rows in results.items():
         solved = [r for r in rows if r["solved"]]
@@ -273,6 +288,12 @@ def time_to_solution(args, workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference-binary", required=True, help="path to run_search_experiment")
+    parser.add_argument(
+        "--engine",
+        choices=("fused", "loop"),
+        default="fused",
+        help="evoforge's engine: the fused numba step, or the readable per-individual loop",
+    )
     parser.add_argument("--pairs", type=int, default=3, help="interleaved throughput pairs")
     parser.add_argument("--individuals", type=int, default=300_000, help="per throughput run")
     parser.add_argument("--seeds", type=int, default=20, help="time-to-solution seeds per side")
