@@ -206,10 +206,15 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     export = commands.add_parser(
-        "export", help="write a run's best program as a standalone Python module (numpy only)"
+        "export",
+        help="write a run's best as something to reuse: an AutoML-Zero program as a numpy"
+        " module and estimator, an activation as formula, sympy and a PyTorch module, an"
+        " architecture as PyTorch source with its weights and a picture",
     )
     export.add_argument(
-        "run_dir", type=Path, help="run directory of an automl_zero or architectures run"
+        "run_dir",
+        type=Path,
+        help="run directory of an automl_zero, activations or architectures run",
     )
     export.add_argument(
         "--out",

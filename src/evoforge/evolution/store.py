@@ -504,7 +504,7 @@ class RunStore:
         ``per_task`` (float64 bytes), ``cost``, ``fingerprint`` (or None),
         ``fec_hit``, ``early_stopped``, ``wall_time``, ``created``, ``worker``;
         lists of plain Python values. One row costs a tuple here and its
-        SQLite insert at the checkpoint (README: bytes and microseconds)."""
+        SQLite insert at the checkpoint (docs/results.md: bytes and microseconds)."""
         self._rows.extend(compact_rows(columns))
 
     def genome_decoder(self) -> Callable[[bytes], str]:
