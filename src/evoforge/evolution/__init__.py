@@ -1,11 +1,24 @@
 """The domain-agnostic evolution engine.
 
-- `space`: the seams a domain implements (SearchSpace, Evaluator,
-  Fingerprinter) and the records the engine passes around.
-- `strategies`: ask/tell search strategies (regularized evolution, random search).
+- `space`: the seams a domain implements (SearchSpace, Evaluator and its
+  optional capabilities: fingerprint, batches, context, artefact jobs) and the
+  records the engine passes around.
+- `strategies`: ask/tell search strategies behind one registry (regularized
+  evolution, random search and walk, exhaustive, softmax GA, (mu, lambda) with
+  re-evaluated elites, pairwise tournament, (1+1) with niching, elite pool,
+  categorical NES, surrogate).
 - `fec`: functional-equivalence cache; `hurdles`: rolling-percentile early stopping.
-- `backends`: serial and process-pool evaluation; `store`: the SQLite run store.
-- `run`: the driver tying them together (checkpoint, resume); `progress`: live display.
+- `backends`, `ray_backend`, `ray_cluster`: serial, worker-process and Ray
+  evaluation (a loopback-only local cluster unless one is named).
+- `store`: the SQLite run store; `artefacts`: files per individual (inherited
+  weights); `lock`: one writer per run directory; `rundir`: the run
+  directory's files, config fingerprint and checks.
+- `assembly`: builds a run's collaborators from a config; `run`: the driver
+  (checkpoint, resume, signals); `stopping`: stop rules; `pacing`:
+  checkpoint and progress cadence; `chunked`: the driver of a domain's fused
+  compiled step; `islands`, `archipelago`, `island_backends`: the island model.
+- `progress`: live display; `callbacks`: per-individual and new-best hooks;
+  `domain_source`: how the engine reaches the domain registry without importing it.
 
 Only the seams are re-exported here so that importing a domain stays cheap.
 
