@@ -18,6 +18,7 @@
   checkpoint and progress cadence; `chunked`: the driver of a domain's fused
   compiled step; `islands`, `archipelago`, `island_backends`: the island model.
 - `progress`: live display; `callbacks`: per-individual and new-best hooks;
+  `collector`: the cyclic garbage collector paused while searching;
   `domain_source`: how the engine reaches the domain registry without importing it.
 
 Only the seams are re-exported here so that importing a domain stays cheap.
