@@ -49,57 +49,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from evoforge.automl_zero.export import load_estimator
+from evoforge.automl_zero.listings import FIGURE_S1B, S10_BEST
 from evoforge.automl_zero.program import Memory
-
-# Benchmark results: final_eval_s10_full_digits_seed6.jsonl, "program_text".
-S10_BEST = """
-def Setup():
-    m1 = gaussian(-774054.0, 4203.7065)
-    v5 = uniform(-169960.97, 3788.8315)
-    m0 = uniform(-2297.291, -418.98642)
-    v4 = gaussian(-0.08431985, 0.10360559)
-    v6 = uniform(-0.44438696, 0.28820902)
-def Predict():
-    v1 = v0 + v7
-    v7 = v4 + v8
-    s1 = dot(v1, v6)
-def Learn():
-    v3 = heaviside(v1)
-    s4 = s0 - s1
-    v7 = s4 * v1
-    v6 = v6 + v7
-    v7 = v4 * v3
-"""
-
-# Supplementary Figure S1b, as printed.
-PAPER_S1B = """
-def Setup():
-def Predict():
-    v1 = v0 - v9
-    v5 = v0 + v9
-    v6 = dot(m1,v5)
-    m1 = s2 * m2
-    s1 = dot(v6,v1)
-def Learn():
-    s4 = s0 - s1
-    m1 = outer(v1,v0)
-    s5 = sin(s4)
-    s2 = norm(m1)
-    s7 = s5 / s2
-    v11= s7 * v1
-    m1 = outer(v11,v5)
-    m0 = m1 + m0
-    v9 =         uniform(2e-3,0.7)
-    s4 = std(m0)
-    m2 = m2 + m0
-    m1 = s4 * m0
-"""
 
 # (program text, memory); F in the memory only places index constants, which
 # neither program has: the estimators take F from the data.
 EVOLVED = {
     "s10_best": (S10_BEST, Memory(5, 9, 2, features=16)),
-    "paper_s1b": (PAPER_S1B, Memory(8, 14, 3, features=16)),
+    "paper_s1b": (FIGURE_S1B, Memory(8, 14, 3, features=16)),
 }
 
 

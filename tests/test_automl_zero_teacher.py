@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from evoforge.automl_zero import interpreter_numba
+from evoforge.automl_zero.listings import FIGURE_5  # the paper's Figure 5, as printed
 from evoforge.automl_zero.text import from_text
 from evoforge.config import load_config
 from evoforge.domains import build_domain
-from test_program_text import FIGURE_5  # the paper's Figure 5, as printed
 
 CONFIGS = Path(__file__).parent.parent / "configs" / "automl_zero"
 

@@ -16,6 +16,7 @@ from sklearn.model_selection import cross_val_score
 from evoforge.automl_zero import interpreter_numpy
 from evoforge.automl_zero.baselines import linear_sgd
 from evoforge.automl_zero.export import export_module, load_estimator
+from evoforge.automl_zero.listings import S10_BEST
 from evoforge.automl_zero.mutator import Mutator
 from evoforge.automl_zero.program import Memory
 from evoforge.automl_zero.text import from_text
@@ -246,27 +247,6 @@ def test_cli_export_rejects_bad_input(tmp_path, capsys):
     assert "cannot write" in fails(str(run_dir), "--out", str(tmp_path / "no" / "dir" / "x.py"))
 
 
-# The best "Full" S10 program (digits seed 6, select accuracy 0.971), as the
-# final evaluation printed it (benchmarks/results/dev-2core-2026-11-27/
-# final_eval_s10_full_digits_seed6.jsonl); S10's memory is 5/9/2.
-S10_BEST = """
-def Setup():
-    m1 = gaussian(-774054.0, 4203.7065)
-    v5 = uniform(-169960.97, 3788.8315)
-    m0 = uniform(-2297.291, -418.98642)
-    v4 = gaussian(-0.08431985, 0.10360559)
-    v6 = uniform(-0.44438696, 0.28820902)
-def Predict():
-    v1 = v0 + v7
-    v7 = v4 + v8
-    s1 = dot(v1, v6)
-def Learn():
-    v3 = heaviside(v1)
-    s4 = s0 - s1
-    v7 = s4 * v1
-    v6 = v6 + v7
-    v7 = v4 * v3
-"""
 # Skipped for reasons outside the estimators (listed in their docstring).
 ENVIRONMENT_SKIPS = {
     "check_array_api_input",  # needs SCIPY_ARRAY_API=1
