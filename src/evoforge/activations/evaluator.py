@@ -64,10 +64,9 @@ from evoforge.nn import (
     build_model,
     glorot_uniform,
     he_normal,
-    load_image_data,
     train,
 )
-from evoforge.nn.data import IMAGE_SHAPES, NUM_CLASSES
+from evoforge.nn.data import IMAGE_SHAPES, NUM_CLASSES, LazyImageData
 
 INITS = ("none", "autoinit", "autoinit++", "glorot", "he")
 FITNESS = ("accuracy", "loss")
@@ -145,7 +144,7 @@ def param_fingerprint(genome: Node) -> int:
     return base ^ int.from_bytes(probe[:8], "little") ^ k
 
 
-class ActivationEvaluator:
+class ActivationEvaluator(LazyImageData):
     """Trains ``model`` with the candidate activation; picklable, deterministic.
 
     Args:
@@ -196,26 +195,6 @@ class ActivationEvaluator:
         self.param_mode = param_mode
         self.fitness = fitness
         self.device = device
-        self._data: ImageData | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_data"] = None  # each process loads its own copy, lazily
-        return state
-
-    @property
-    def data(self) -> ImageData:
-        """The dataset splits (loaded on first use in this process)."""
-        if self._data is None:
-            self._data = load_image_data(
-                self.dataset,
-                n_train=self.n_train,
-                n_val=self.n_val,
-                n_test=self.n_test,
-                seed=self.data_seed,
-                path=self.data_dir,
-            )
-        return self._data
 
     @property
     def in_shape(self) -> tuple[int, ...]:

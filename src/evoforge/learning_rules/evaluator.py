@@ -33,7 +33,8 @@ from torch import nn
 from evoforge.evolution.space import NO_BUDGET, Budget, EvalContext, Evaluation
 from evoforge.learning_rules.backward import apply_rule
 from evoforge.learning_rules.equation import Equation, preset
-from evoforge.nn import ImageData, TrainConfig, build_model, load_image_data, train
+from evoforge.nn import TrainConfig, build_model, train
+from evoforge.nn.data import LazyImageData
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
@@ -55,7 +56,7 @@ class Rerun:
         return math.sqrt(sum((a - m) ** 2 for a in self.accuracies) / max(n - 1, 1))
 
 
-class RuleEvaluator:
+class RuleEvaluator(LazyImageData):
     """Trains ``model`` with a candidate rule and returns its validation accuracy.
 
     Args:
@@ -91,27 +92,9 @@ class RuleEvaluator:
         self.data_dir, self.data_seed, self.seed = data_dir, data_seed, seed
         self.activation = activation
         self.device = device
-        self._data: ImageData | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Workers load the data themselves rather than receive it pickled.
-        return {**self.__dict__, "_data": None}
 
     def bind(self, context: EvalContext) -> None:
         self.device = context.device
-
-    @property
-    def data(self) -> ImageData:
-        if self._data is None:
-            self._data = load_image_data(
-                self.dataset,
-                n_train=self.n_train,
-                n_val=self.n_val,
-                n_test=self.n_test,
-                seed=self.data_seed,
-                path=self.data_dir,
-            )
-        return self._data
 
     def build(self, seed: int) -> nn.Module:
         """The fixed network, initialised from ``seed``."""

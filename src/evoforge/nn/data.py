@@ -211,3 +211,43 @@ def load_image_data(
         mean=mean,
         std=std,
     )
+
+
+class LazyImageData:
+    """Mixin for evaluators that train on `load_image_data` splits described by
+    their ``dataset``, ``n_train``, ``n_val``, ``n_test``, ``data_seed`` and
+    ``data_dir`` attributes: `data` loads the splits on first use in each
+    process, and pickling (to a worker) leaves the tensors behind.
+
+    Example:
+        >>> class Ev(LazyImageData):
+        ...     dataset, n_train, n_val, n_test, data_seed, data_dir = "digits", 50, 20, 30, 0, None
+        >>> ev = Ev()
+        >>> ev.data.x_train.shape[0], ev.__getstate__()["_data"] is None
+        (50, True)
+    """
+
+    dataset: str
+    n_train: int | None
+    n_val: int | float
+    n_test: int | None
+    data_seed: int
+    data_dir: str | Path | None
+    _data: ImageData | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_data": None}  # each process loads its own copy
+
+    @property
+    def data(self) -> ImageData:
+        """The dataset splits (loaded on first use in this process)."""
+        if self._data is None:
+            self._data = load_image_data(
+                self.dataset,
+                n_train=self.n_train,
+                n_val=self.n_val,
+                n_test=self.n_test,
+                seed=self.data_seed,
+                path=self.data_dir,
+            )
+        return self._data
