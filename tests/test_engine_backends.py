@@ -325,7 +325,7 @@ def test_ray_backend_runs_a_plain_population(tmp_path):
 
 
 def test_warns_when_the_driver_starves_the_workers(caplog):
-    def drive(backend, evaluator, seconds):
+    def drive(backend, evaluator, seconds, driver_work):
         backend.CHECK_AFTER_SECONDS = seconds
         backend.start(evaluator)
         key, in_flight, start = 0, 0, time.monotonic()
@@ -334,12 +334,14 @@ def test_warns_when_the_driver_starves_the_workers(caplog):
                 backend.submit(key, "0" * 16, Budget())
                 key, in_flight = key + 1, in_flight + 1
             in_flight -= len(backend.results())
-            time.sleep(0.005)  # the driver's own work per round
+            time.sleep(driver_work)  # the driver's own work per round
 
     with caplog.at_level("WARNING"), ProcessBackend(2, chunk_size=2) as backend:
-        drive(backend, toy_domain.OneMax(16), 1.0)
+        # Far above a chunk's evaluation, even on a core shared with the workers.
+        drive(backend, toy_domain.OneMax(16), 1.0, driver_work=0.02)
     assert backend.warned and "cannot make this run faster" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING"), ProcessBackend(2, chunk_size=1) as backend:
-        drive(backend, toy_domain.OneMax(16, sleep=0.01), 1.0)  # workers are the limit
+        # Workers are the limit: 10 ms per evaluation against 5 ms per round.
+        drive(backend, toy_domain.OneMax(16, sleep=0.01), 1.0, driver_work=0.005)
     assert backend.warned == "" and not caplog.text
