@@ -1,10 +1,12 @@
 """Supplement S10 / Table S5: the restricted-space baseline, repeated.
 
-Runs ``configs/automl_zero/s10_restricted.toml`` ``--repeats`` times (seeds
-0, 1, ...), each for ``--seconds`` or ``--individuals``; ``--full`` adds FEC
-and hurdles (the paper's "Full" method; default "Basic"); ``--dataset`` picks
-the images the search and select tasks project (digits, or e.g.
-``fashion_mnist`` where installed: see ``evoforge datasets``). For each repeat,
+Runs ``--config`` (default ``configs/automl_zero/s10_restricted.toml``)
+``--repeats`` times (seeds 0, 1, ...), each for ``--seconds`` or
+``--individuals``; ``--full`` adds FEC and hurdles (the paper's "Full" method;
+default "Basic", unless the config turns both on itself, as
+``s10_mnist1d.toml`` does); ``--dataset`` picks the images the search and
+select tasks project (digits, ``mnist1d``, or e.g. ``fashion_mnist`` where
+installed: see ``evoforge datasets``). For each repeat,
 *best accuracy* is the highest accuracy on the run's 100 unseen select tasks
 (held-out class pairs) among its best-so-far programs, as Table S5 reports.
 
@@ -26,6 +28,8 @@ pass one to ``benchmarks/automl_zero_final_eval.py``; about 14 MB per 30 s).
 Usage:
     python benchmarks/automl_zero_s10.py --repeats 100 --seconds 600 --jobs 2 --out runs/s10
     python benchmarks/automl_zero_s10.py --full --dataset fashion_mnist --repeats 10 --seconds 300
+    python benchmarks/automl_zero_s10.py --config configs/automl_zero/s10_mnist1d.toml \
+        --dataset mnist1d --repeats 5 --seconds 300 --keep-runs --out runs/s10_mnist1d
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import numpy as np
 
 from evoforge.automl_zero.evaluator import ProgramEvaluator
 from evoforge.automl_zero.experiments import best_so_far, run_experiment, run_setup, tuned_reference
+from evoforge.config import load_config
 from evoforge.data.projected import projected_binary_tasks
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "automl_zero" / "s10_restricted.toml"
@@ -72,16 +77,22 @@ def tune_baselines(trials: int, dataset: str = "digits", n_tasks: int = 20) -> d
     }
 
 
+def is_full(config: Path) -> bool:
+    """Whether ``config`` itself turns on both FEC and hurdles (Table S5's "Full")."""
+    search = load_config(config).search
+    return search.fec.enabled and search.hurdle.enabled
+
+
 def repeat(seed: int, *, seconds: float | None, individuals: int | None, full: bool, out: Path,
            baselines: dict[str, tuple], keep: bool = False, dataset: str = "digits",
-           ) -> dict:  # fmt: skip
+           config: Path = CONFIG) -> dict:  # fmt: skip
     """One run and its best accuracy on its select tasks, against the baselines there."""
     run_dir = out / f"s10_{'full' if full else 'basic'}_seed{seed}"
     overrides = {
         f"automl_zero.{tasks}.dataset": dataset for tasks in ("search_tasks", "select_tasks")
     }
     result = run_experiment(
-        CONFIG, run_dir, seed, seconds=seconds, individuals=individuals,
+        config, run_dir, seed, seconds=seconds, individuals=individuals,
         overrides={**(FULL if full else {}), **overrides},
     )  # fmt: skip
     select = run_setup(run_dir).selector.evaluator.tasks
@@ -131,6 +142,7 @@ def summarize(rows: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, default=CONFIG, help="the search's config")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--seconds", type=float, help="stop each run after this long")
     parser.add_argument("--individuals", type=int, help="stop each run after this many")
@@ -156,8 +168,9 @@ def main(argv: list[str] | None = None) -> dict:
     )), flush=True)  # fmt: skip
     out = args.out or Path(tempfile.mkdtemp(prefix="s10-"))
     one_repeat = partial(
-        repeat, seconds=args.seconds, individuals=args.individuals, full=args.full, out=out,
-        baselines=baselines, keep=args.keep_runs, dataset=args.dataset,
+        repeat, seconds=args.seconds, individuals=args.individuals,
+        full=args.full or is_full(args.config), out=out, baselines=baselines,
+        keep=args.keep_runs, dataset=args.dataset, config=args.config,
     )  # fmt: skip
     seeds = range(args.repeats)
     if args.jobs == 1:

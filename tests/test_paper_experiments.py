@@ -238,3 +238,14 @@ def test_s10_and_final_eval_scripts_run_small(tmp_path, capsys):
     assert rows[1]["tuned_fitness"] >= rows[1]["untuned_fitness"]
     with pytest.raises(SystemExit):
         final.main([str(tmp_path / "nowhere")])
+
+
+def test_s10_script_takes_a_config_and_labels_its_method(tmp_path):
+    pytest.importorskip("mnist1d")
+    s10 = script("automl_zero_s10")
+    summary = s10.main(["--config", "configs/automl_zero/s10_mnist1d.toml", "--dataset", "mnist1d",
+                        "--repeats", "1", "--individuals", "300", "--baseline-trials", "2",
+                        "--out", str(tmp_path)])  # fmt: skip
+    # The config turns FEC and hurdles on itself: Table S5's "Full" without --full.
+    assert summary["method"] == "full" and summary["dataset"] == "mnist1d"
+    assert summary["mean_individuals"] >= 300
