@@ -1,12 +1,23 @@
-"""The ``[activations]`` config table: activation-function search (CAFE, PANGAEA).
+"""The ``[activations]`` config table: activation-function search (CAFE, PANGAEA, AQuaSurF).
 
 Keys (defaults in brackets):
 
 * ``representation``: ``"pangaea"`` (parametric computation graphs),
-  ``"cafe_s1"`` (one core unit, 3,456 functions, enumerable) or ``"cafe_s2"``
-  (three core units) [``"pangaea"``];
+  ``"cafe_s1"`` (one core unit, 3,456 functions, enumerable), ``"cafe_s2"``
+  (three core units) or ``"aquasurf"`` (a finite pool with FIM and output
+  features, for ``search.strategy = "surrogate"``) [``"pangaea"``];
 * PANGAEA only: ``max_nodes`` [7], ``max_params`` [3] (0: non-parametric
   evolution);
+* AQuaSurF only, the ``aquasurf`` table (`evoforge.activations.aquasurf.pool`):
+  ``space``: ``"benchmark"`` (binary(unary(x), unary(x)), 2,865 unique) or
+  ``"four_node"`` (a sample of the 1,023,516-function space) [``"benchmark"``];
+  ``pool_size``: a seeded sample of that many (0: the whole benchmark space)
+  [0; required for ``four_node``]; ``pool_seed`` [the run seed];
+  ``feature_batch``: training images the FIM is computed on [500];
+  ``embed_seed``: seeds UMAP [the run seed]; ``start``: formulas evaluated
+  first [``["relu(x)"]``]. Features are computed with the configured model,
+  initialised by ``init`` (the chapter uses ``"autoinit"``), and cached in the
+  run directory;
 * ``param_mode``: ``"per_channel"``, ``"per_layer"`` or ``"per_neuron"``
   learnable parameters [``"per_channel"``];
 * ``dataset`` [``"digits"``], ``data_dir``, ``n_train`` [1000], ``n_val`` [300],
@@ -45,6 +56,7 @@ from typing import Any
 import torch
 
 from evoforge.activations import cafe
+from evoforge.activations.aquasurf.pool import POOLS, AquasurfSpace, pool_functions
 from evoforge.activations.evaluator import (
     FITNESS,
     IMAGE_SHAPES,
@@ -53,7 +65,7 @@ from evoforge.activations.evaluator import (
     ActivationEvaluator,
 )
 from evoforge.activations.expr import Node
-from evoforge.activations.formula import MAX_DEPTH, PARAM_NAMES, to_sympy, to_text
+from evoforge.activations.formula import MAX_DEPTH, PARAM_NAMES, parse, to_sympy, to_text
 from evoforge.activations.module import MODES
 from evoforge.activations.pangaea import MAX_NODES, MAX_PARAMS
 from evoforge.activations.space import CafeSpace, PangaeaSpace
@@ -62,13 +74,14 @@ from evoforge.data.datasets import DATASETS, DatasetError
 from evoforge.domains import DomainSetup, register_domain
 from evoforge.nn import build_model, resolve_device
 
-REPRESENTATIONS = ("pangaea", "cafe_s1", "cafe_s2")
+REPRESENTATIONS = ("pangaea", "cafe_s1", "cafe_s2", "aquasurf")
 DEFAULT_MODEL: dict[str, Any] = {"name": "allcnnc", "width": 1 / 6}
 # A genome of each representation, to check that the model builds.
 _PROBES = {
     "pangaea": "relu(x)",
     "cafe_s1": "relu(x) + zero(x)",
     "cafe_s2": "relu(relu(x) + zero(x)) + zero(relu(x) + zero(x))",
+    "aquasurf": "relu(x)",
 }
 
 
@@ -149,14 +162,18 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     if representation == "pangaea":
         max_nodes = s.get_int("max_nodes", MAX_NODES, min=1, max=MAX_GRAPH_NODES)
         max_params = s.get_int("max_params", MAX_PARAMS, min=0, max=len(PARAM_NAMES))
-        space: CafeSpace | PangaeaSpace = PangaeaSpace(max_nodes=max_nodes, max_params=max_params)
+        space: CafeSpace | PangaeaSpace | AquasurfSpace = PangaeaSpace(
+            max_nodes=max_nodes, max_params=max_params
+        )
     else:
         for key in ("max_nodes", "max_params"):
             if key in s.data:
                 raise s.error(
                     key, f"only used with representation = 'pangaea', not {representation!r}"
                 )
-        space = EnumerableCafeSpace() if representation == "cafe_s1" else CafeSpace("s2")
+        if representation.startswith("cafe"):
+            space = EnumerableCafeSpace() if representation == "cafe_s1" else CafeSpace("s2")
+    pool = s.get_section("aquasurf") if representation == "aquasurf" else None
     param_mode = s.get_str("param_mode", "per_channel", choices=MODES)
     dataset = s.get_str("dataset", "digits", choices=DATASETS)
     data_dir = s.get_str("data_dir", None)
@@ -202,13 +219,15 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     except ValueError as exc:
         raise s.error("device", str(exc)) from None
     try:
-        evaluator.build(space.from_text(_PROBES[representation]))
+        evaluator.build(parse(_PROBES[representation]))
     except ValueError as exc:
         raise s.error("model", str(exc)) from None
     try:
         _ = evaluator.data
     except (DatasetError, ValueError) as exc:
         raise s.error("dataset", str(exc)) from None
+    if pool is not None:
+        space = _aquasurf_space(pool, evaluator, seed)
     resolved = s.finish()
     return DomainSetup(
         space,
@@ -217,7 +236,40 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         resolved_config=resolved,
         worker_bytes=model_bytes,
         worker_key=s.field_path("model"),
+        use_run_dir=space.use_run_dir if isinstance(space, AquasurfSpace) else None,
     )
+
+
+def _aquasurf_space(s: Section, evaluator: ActivationEvaluator, seed: int) -> AquasurfSpace:
+    """The ``aquasurf`` table's pool, its features computed with ``evaluator``'s network."""
+    which = s.get_str("space", "benchmark", choices=POOLS)
+    pool_size = s.get_int("pool_size", 0 if which == "benchmark" else None, min=0)
+    if which == "four_node" and not pool_size:
+        raise s.error("pool_size", "expected an integer >= 1 (the four-node space is sampled)")
+    pool_seed = s.get_int("pool_seed", seed, min=0)
+    batch = s.get_int("feature_batch", 500, min=1)
+    embed_seed = s.get_int("embed_seed", seed, min=0)
+    start = s.get_list("start", ["relu(x)"])
+    for i, formula in enumerate(start):
+        try:
+            parse(formula)
+        except ValueError as exc:
+            raise ConfigError(f"{s.field_path('start')}[{i}]", str(exc)) from None
+    describe_net = {
+        "space": which, "pool_size": pool_size, "pool_seed": pool_seed, "batch": batch,
+        "model": evaluator.model, "dataset": evaluator.dataset, "n_train": evaluator.n_train,
+        "data_seed": evaluator.data_seed, "seed": evaluator.seed, "init": evaluator.init,
+        "param_mode": evaluator.param_mode,
+    }  # fmt: skip
+
+    def first_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        d = evaluator.data
+        return d.x_train[:batch], d.y_train[:batch]
+
+    return AquasurfSpace(
+        lambda: pool_functions(which, pool_size, pool_seed, start),
+        evaluator.build, first_batch, describe_net, start, embed_seed,
+    )  # fmt: skip
 
 
 register_domain("activations", build)

@@ -86,6 +86,8 @@ def build_run_parts(config: ExperimentConfig, setup: DomainSetup, run_dir: Path)
     config = _without_unusable_fec(config, setup)
     search, rc = config.search, config.run
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(rc.seed).spawn(1)[0]))
+    if setup.use_run_dir is not None:
+        setup.use_run_dir(run_dir.resolve())
     try:  # e.g. a strategy that needs crossover on a space without it
         strategy = make_strategy(search.strategy, setup.space, rng, **search.params)
     except ValueError as exc:

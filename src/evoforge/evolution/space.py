@@ -284,6 +284,9 @@ class DomainSetup:
       largest, held by every population member. With them `evoforge.domains.build_domain`
       refuses a run that cannot fit in memory before anything is written;
       each is paired with the config key to name (``*_key``).
+    - ``use_run_dir``: optional, called with the run directory when the run's
+      parts are built (before any evaluation; it must write nothing then): where
+      a space keeps run-scoped caches, such as AQuaSurF's features.
     """
 
     space: SearchSpace
@@ -296,3 +299,4 @@ class DomainSetup:
     worker_key: str = ""
     genome_bytes: int = 0
     genome_key: str = ""
+    use_run_dir: Callable[[Path], None] | None = None

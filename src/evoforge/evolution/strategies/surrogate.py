@@ -9,13 +9,16 @@ fitness, predicts every pool member not yet asked for, and proposes the one
 with the highest prediction (ties: the lowest pool index; ``ask(n)`` gives the
 ``n`` best). Regressors, scikit-learn defaults otherwise: ``knn`` (k nearest,
 distance-weighted — the chapter's "weighted" k-NN, k = 3), ``rf`` (random
-forest, seeded from the strategy's rng), ``svr``; ``random`` picks an
+forest of ``trees`` trees, scikit-learn's default 100, seeded from the
+strategy's rng), ``svr``; ``random`` picks an
 unevaluated member uniformly (the baseline). ``features`` names which
 coordinates the space gives (``both``, ``fim``, ``outputs``: the ablations).
 
 The space must provide ``pool_genomes(features) -> Sequence`` (hashable
 genomes), ``pool_coordinates(features) -> ndarray (N, d)`` and optionally
-``pool_start() -> list`` of genomes to evaluate first.
+``pool_start() -> list`` of genomes to evaluate first. The pool is read at the
+first ask or tell, not when the strategy is made: a space may compute it then
+(AQuaSurF's features and embedding, cached in the run directory).
 
 Example:
     >>> import numpy as np
@@ -49,7 +52,7 @@ SURROGATES = ("knn", "rf", "svr", "random")
 FEATURES = ("both", "fim", "outputs")
 
 
-def make_regressor(kind: str, k: int, seed: int) -> Any:
+def make_regressor(kind: str, k: int, seed: int, trees: int = 100) -> Any:
     """A fresh scikit-learn regressor for ``kind`` (not ``random``).
 
     Example:
@@ -63,7 +66,7 @@ def make_regressor(kind: str, k: int, seed: int) -> Any:
     if kind == "rf":
         from sklearn.ensemble import RandomForestRegressor
 
-        return RandomForestRegressor(random_state=seed, n_jobs=1)
+        return RandomForestRegressor(n_estimators=trees, random_state=seed, n_jobs=1)
     if kind == "svr":
         from sklearn.svm import SVR
 
@@ -80,6 +83,7 @@ class SurrogateSearch(KeepsBest):
         Param("features", str, "both", "which coordinates the space gives", choices=FEATURES),
         Param("k", int, 3, "neighbours of the knn regressor", min=1),
         Param("n_initial", int, 8, "evaluated before the first fit (start genomes first)", min=1),
+        Param("trees", int, 100, "trees of the rf regressor", min=1),
     )
 
     def __init__(
@@ -90,6 +94,7 @@ class SurrogateSearch(KeepsBest):
         features: str = "both",
         k: int = 3,
         n_initial: int = 8,
+        trees: int = 100,
     ) -> None:
         super().__init__(space, rng)
         if surrogate not in SURROGATES:
@@ -100,22 +105,47 @@ class SurrogateSearch(KeepsBest):
                     f"{type(space).__name__} has no {method}(); the surrogate strategy needs "
                     "a finite pool with coordinates (e.g. the AQuaSurF spaces)"
                 )
-        self.surrogate, self.features, self.k, self.n_initial = surrogate, features, k, n_initial
-        self.genomes = list(space.pool_genomes(features))  # type: ignore[attr-defined]
-        self.coords = np.asarray(space.pool_coordinates(features), dtype=np.float64)  # type: ignore[attr-defined]
-        if self.coords.ndim == 1:
-            self.coords = self.coords[:, None]
-        if len(self.genomes) != self.coords.shape[0] or not self.genomes:
-            raise ValueError(
-                f"pool: {len(self.genomes)} genomes but {self.coords.shape[0]} coordinate rows"
-            )
-        self._index = {g: i for i, g in enumerate(self.genomes)}
-        start = getattr(space, "pool_start", None)
-        self._start = [self._index[g] for g in (start() if callable(start) else ())]
-        self.n_initial = max(n_initial, len(self._start))
+        self.surrogate, self.features, self.k, self.trees = surrogate, features, k, trees
+        self._n_initial = n_initial
+        self._pool: tuple[list[Any], np.ndarray, dict[Any, int], list[int]] | None = None
         self._asked: list[int] = []  # pool indices, in order
         self._told_idx: list[int] = []
         self._told_fit: list[float] = []
+
+    def _load_pool(self) -> tuple[list[Any], np.ndarray, dict[Any, int], list[int]]:
+        """(genomes, coordinates, genome -> index, start indices), read once."""
+        if self._pool is None:
+            genomes = list(self.space.pool_genomes(self.features))  # type: ignore[attr-defined]
+            coords = np.asarray(self.space.pool_coordinates(self.features), dtype=np.float64)  # type: ignore[attr-defined]
+            if coords.ndim == 1:
+                coords = coords[:, None]
+            if len(genomes) != coords.shape[0] or not genomes:
+                raise ValueError(
+                    f"pool: {len(genomes)} genomes but {coords.shape[0]} coordinate rows"
+                )
+            index = {g: i for i, g in enumerate(genomes)}
+            start = getattr(self.space, "pool_start", None)
+            self._pool = (
+                genomes,
+                coords,
+                index,
+                [index[g] for g in (start() if callable(start) else ())],
+            )
+        return self._pool
+
+    @property
+    def genomes(self) -> list[Any]:
+        """The pool's genomes (coordinates row i is genome i)."""
+        return self._load_pool()[0]
+
+    @property
+    def coords(self) -> np.ndarray:
+        return self._load_pool()[1]
+
+    @property
+    def n_initial(self) -> int:
+        """Evaluated before the first fit: ``n_initial``, at least the start genomes."""
+        return max(self._n_initial, len(self._load_pool()[3]))
 
     # -- ask/tell --------------------------------------------------------------
 
@@ -139,7 +169,7 @@ class SurrogateSearch(KeepsBest):
 
     def _initial_pick(self, pending: list[int]) -> int:
         taken = set(self._asked) | set(pending)
-        for i in self._start:
+        for i in self._load_pool()[3]:
             if i not in taken:
                 return i
         free = np.array([i for i in range(len(self.genomes)) if i not in taken])
@@ -148,7 +178,7 @@ class SurrogateSearch(KeepsBest):
     def predict(self, candidates: np.ndarray) -> np.ndarray:
         """The surrogate's predicted fitness of pool members ``candidates``."""
         model = make_regressor(self.surrogate, min(self.k, len(self._told_idx)),
-                               int(self.rng.integers(2**31)))  # fmt: skip
+                               int(self.rng.integers(2**31)), self.trees)  # fmt: skip
         model.fit(self.coords[self._told_idx], np.asarray(self._told_fit))
         return np.asarray(model.predict(self.coords[candidates]), dtype=np.float64)
 
@@ -163,7 +193,7 @@ class SurrogateSearch(KeepsBest):
 
     def tell(self, individuals: Sequence[Individual]) -> PopulationDelta:
         for ind in individuals:
-            i = self._index.get(ind.genome)
+            i = self._load_pool()[2].get(ind.genome)
             if i is None:
                 raise ValueError(f"surrogate: told a genome outside the pool: {ind.genome!r}")
             self._told_idx.append(i)
