@@ -5,7 +5,9 @@ reports the test accuracy of the best individual by validation accuracy,
 total FLOPs (sum of ``per_task[2]``), total cost (the budget unit: FLOPs for
 Large-Scale Evolution, epochs for Lamarckian NAS), wall time and evaluations
 per hour; ``--final-epochs N`` also trains the best block network N more epochs
-with the final schedule (Prellberg: 30) and reports its test accuracy. Each
+with the final schedule (Prellberg: 30) and reports its test accuracy (kept
+in the run directory, so a second invocation over finished runs only
+summarises them: configs may run in separate processes first). Each
 config after the first is compared with the first by a one-sided
 Mann-Whitney U test on those accuracies. ``--plot`` saves accuracy vs FLOPs
 (best-so-far validation accuracy) per run.
@@ -68,17 +70,29 @@ def summarise(run_dir: Path, final_epochs: int) -> dict:
         "evaluations_per_hour": round(3600 * (len(rows) - 1) / wall, 1) if wall else None,
     }
     if final_epochs and best is not None:
-        from evoforge.architectures.lamarckian.evaluator import final_training, load_individual
-
-        config = load_config(run_dir / "config.toml")
-        from evoforge.architectures.domain import build_architectures
-
-        data = build_architectures(dict(config.domain), "architectures", 0).evaluator.data.load()
-        genome, weights = load_individual(run_dir / "artefacts" / str(best[0]))
-        _, result = final_training(genome, weights, data, epochs=final_epochs)
-        line["final_epochs"] = final_epochs
-        line["final_test_accuracy"] = result.test_accuracy
+        line |= final_result(run_dir, best[0], final_epochs)
     return line | {"curve": curve}
+
+
+def final_result(run_dir: Path, best_id: int, epochs: int) -> dict:
+    """The best block network's final training, kept in the run directory so
+    that a later invocation over the same runs (e.g. one comparing configs run
+    in separate processes) does not train it again."""
+    saved = run_dir / f"final-{best_id}-{epochs}.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    from evoforge.architectures.domain import build_architectures
+    from evoforge.architectures.lamarckian.evaluator import final_training, load_individual
+
+    config = load_config(run_dir / "config.toml")
+    data = build_architectures(dict(config.domain), "architectures", 0).evaluator.data.load()
+    genome, weights = load_individual(run_dir / "artefacts" / str(best_id))
+    started = time.perf_counter()
+    _, result = final_training(genome, weights, data, epochs=epochs)
+    out = {"final_epochs": epochs, "final_test_accuracy": result.test_accuracy,
+           "final_train_s": round(time.perf_counter() - started, 1)}  # fmt: skip
+    saved.write_text(json.dumps(out))
+    return out
 
 
 def plot(lines: list[dict], path: Path) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sqlite3
 import sys
 
 import numpy as np
 import torch
 
+from evoforge.architectures.domain import build_architectures
 from evoforge.architectures.inheritance import WEIGHTS_FILE, load_weights
 from evoforge.config import parse_config
 from evoforge.evolution.run import Run
-from evoforge.evolution.space import Evaluation, Individual
+from evoforge.evolution.space import DomainSetup, Evaluation, Individual
 from evoforge.evolution.strategies import OnePlusOneNiching, PairwiseTournament
 
 torch.set_num_threads(1)
@@ -120,23 +122,56 @@ def config(tmp, space="dna", max_individuals=14, **extra):
     )
 
 
-def test_run_resumes_with_weights_intact_and_export_reproduces_outputs(tmp_path):
-    Run.create(tmp_path / "r", config(tmp_path, max_individuals=8)).run()
-    best_before = sorted(
-        p.name for p in (tmp_path / "r" / "artefacts").iterdir() if p.name.isdigit()
-    )
-    saved = {i: load_weights(tmp_path / "r" / "artefacts" / i / WEIGHTS_FILE) for i in best_before}
-    result = Run.resume(tmp_path / "r", max_individuals=14).run()
-    assert result.best is not None
-    for i, tensors in saved.items():
-        path = tmp_path / "r" / "artefacts" / i / WEIGHTS_FILE
-        if path.exists():  # files of individuals still alive are unchanged
-            after = load_weights(path)
-            assert all(torch.equal(tensors[k], after[k]) for k in tensors)
+class _InterruptAt:
+    """Raises KeyboardInterrupt on the ``at``-th evaluation (Ctrl-C mid-run)."""
+
+    def __init__(self, evaluator, at: int) -> None:
+        self.evaluator, self.at, self.calls = evaluator, at, 0
+
+    def evaluate(self, genome, budget=None):
+        return self.evaluator.evaluate(genome)
+
+    def evaluate_job(self, job, budget=None):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.evaluator.evaluate_job(job)
+
+
+def rows(run_dir):
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        return db.execute(
+            "SELECT id, parent_id, mutation, genome_text, fitness, per_task, cost, error"
+            " FROM individuals ORDER BY id"
+        ).fetchall()
+
+
+def weights(run_dir):
+    root = run_dir / "artefacts"
+    return {p.name: load_weights(p / WEIGHTS_FILE) for p in root.iterdir() if p.name.isdigit()}
+
+
+def test_interrupted_run_resumes_with_weights_intact_and_export_reproduces_outputs(tmp_path):
+    cfg = config(tmp_path, backend="serial")
+    reference = Run.create(tmp_path / "ref", cfg).run()
+    setup = build_architectures(dict(cfg.domain), "architectures", cfg.run.seed)
+    setup = DomainSetup(
+        setup.space, _InterruptAt(setup.evaluator, 9), describe=setup.describe,
+        resolved_config=setup.resolved_config, fitness_range=setup.fitness_range,
+    )  # fmt: skip
+    first = Run.create(tmp_path / "r", cfg, setup=setup).run()
+    assert first.interrupted and first.n_individuals == 8
+    result = Run.resume(tmp_path / "r").run()
+    assert result.n_individuals == 14 and not result.interrupted
+    # The resumed children trained from the weights their parents left before
+    # the interruption: every row and every kept tensor equals the reference's.
+    assert rows(tmp_path / "r") == rows(tmp_path / "ref")
+    got, want = weights(tmp_path / "r"), weights(tmp_path / "ref")
+    assert sorted(got) == sorted(want) and len(got) >= 4  # at least the population
+    assert all(torch.equal(got[i][k], want[i][k]) for i in want for k in want[i])
     from evoforge.architectures.export import export_run
     from evoforge.architectures.model import DNANet
 
-    cfg = config(tmp_path)
     files = export_run(tmp_path / "r", tmp_path / "x", dict(cfg.domain))
     assert [f.name for f in files] == ["model.py", WEIGHTS_FILE, "architecture.png"]
     spec = importlib.util.spec_from_file_location("exported_net", files[0])
@@ -144,6 +179,7 @@ def test_run_resumes_with_weights_intact_and_export_reproduces_outputs(tmp_path)
     sys.modules["exported_net"] = module
     spec.loader.exec_module(module)
     exported = module.load(files[1])
+    assert result.best is not None and reference.best.id == result.best.id
     native = DNANet(result.best.genome, (1, 8, 8), 10)
     native.load_state_dict(load_weights(files[1]))
     x = torch.randn(5, 1, 8, 8)
@@ -160,3 +196,24 @@ def test_lamarckian_run_counts_epochs_and_exports(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.load(files[1])(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_flops_bound_fails_large_blocks_and_failed_children_start_no_niche():
+    from evoforge.architectures.data import DataSpec
+    from evoforge.architectures.lamarckian.evaluator import BlockEvaluator
+    from evoforge.architectures.lamarckian.genome import Block, BlockGenome
+
+    ev = BlockEvaluator(DataSpec("digits", n_train=100, n_val=50, n_test=0), 1, max_flops=10**5)
+    small = ev.evaluate(BlockGenome((Block(0, 16, 3, 1),), 1))
+    large = ev.evaluate(BlockGenome((Block(0, 16, 3, 1), Block(1, 256, 5, 1)), 2))
+    assert small.error is None and small.cost == 1
+    assert "> max_flops 100,000" in large.error and large.cost == 0
+    s = OnePlusOneNiching(Count(), np.random.default_rng(0), niche_prob=1.0)
+    [c] = s.ask(1)
+    s.tell([Individual(1, c.genome, Evaluation(0.5))])
+    [c] = s.ask(1)
+    s.tell([Individual(2, c.genome, large, 1, "add")])
+    assert [i.id for i in s.population] == [1]
+    [c] = s.ask(1)
+    s.tell([Individual(3, c.genome, Evaluation(0.1), 1, "add")])
+    assert [i.id for i in s.population] == [1, 3]  # a worse trained child does

@@ -12,7 +12,8 @@
   ``max_params`` (5,000,000: larger individuals get an error instead of
   exhausting memory -- the paper's only bound was its hardware);
 * ``blocks`` only: ``epochs`` (e = 4 per evaluation), ``batch_size`` (512),
-  ``lr`` (1e-3).
+  ``lr`` (1e-3), ``max_flops`` (none: one example's forward FLOPs above it
+  make a child an error instead of a long training).
 
 Example:
     >>> setup = build_architectures({"space": "blocks", "epochs": 2}, "architectures", 0)
@@ -121,6 +122,7 @@ def build_architectures(table: Mapping[str, Any], path: str, seed: int) -> Domai
             batch_size=s.get_int("batch_size", 512, min=1),
             lr=s.get_float("lr", 1e-3, min=0.0, min_exclusive=True),
             inherit=inherit,
+            max_flops=s.get_int("max_flops", None, min=1),
         )
         space = BlockSpace()
         describe = _describe_blocks

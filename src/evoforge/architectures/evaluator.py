@@ -143,14 +143,14 @@ class DNAEvaluator:
             if n_params > self.max_params:
                 return self._error(f"{n_params:,} parameters > max_params {self.max_params:,}")
             flops = forward_flops(genome, in_shape, classes)
+            seed = job_seed(dna_mod.to_text(genome), tuple(parent_ids))
+            torch.manual_seed(seed)  # the fresh weights, not only the batch order
             model = DNANet(genome, in_shape, classes)
             weights = None
             if self.inherit and mutation != "reset_weights":
                 weights = parent_weights(parent)
             if weights is not None:
                 inherit_matching(model, weights)
-            seed = job_seed(dna_mod.to_text(genome), tuple(parent_ids))
-            torch.manual_seed(seed)  # dropout-free, but BN and future layers may draw
             problem = train_steps(
                 model,
                 data,

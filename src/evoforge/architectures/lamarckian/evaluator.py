@@ -74,7 +74,9 @@ class BlockEvaluator:
     """Scores block genomes; picklable (data load lazily per process).
 
     ``inherit`` False re-initialises every weight after each mutation (the
-    paper's baselines with e = 4 and e = 16).
+    paper's baselines with e = 4 and e = 16). ``max_flops`` bounds one
+    example's forward FLOPs: a larger child gets an error, untrained, so that
+    a CPU run's time stays bounded (the paper's only bound was its GPUs).
     """
 
     data: DataSpec
@@ -82,6 +84,7 @@ class BlockEvaluator:
     batch_size: int = 512
     lr: float = 1e-3
     inherit: bool = True
+    max_flops: int | None = None
     parent_genome_file: str = "genome.json"
 
     def evaluate(self, genome: BlockGenome, budget: Budget = NO_BUDGET) -> Evaluation:
@@ -94,7 +97,14 @@ class BlockEvaluator:
     def _run(self, genome, parent: Path | None, output: Path | None, parent_ids) -> Evaluation:  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         data = self.data.load()
+        flops = forward_flops(genome, data.in_shape, data.num_classes)
+        if self.max_flops is not None and flops > self.max_flops:
+            return Evaluation(
+                MIN_FITNESS, error=f"{flops:,} forward FLOPs > max_flops {self.max_flops:,}"
+            )
+        seed = zlib.crc32(f"{_SPACE.to_text(genome)}|{tuple(parent_ids)}".encode())
         try:
+            torch.manual_seed(seed)  # the fresh weights: the same child trains the same way
             model = BlockNet(genome, data.in_shape[0], data.num_classes)
             if self.inherit and parent is not None:
                 weights = parent_weights(parent)
@@ -102,7 +112,6 @@ class BlockEvaluator:
                 if weights is not None and genome_file.is_file():
                     parent_genome = _SPACE.from_json(json.loads(genome_file.read_text()))
                     inherit_matching(model, weights, inherited_names(parent_genome, genome))
-            seed = zlib.crc32(f"{_SPACE.to_text(genome)}|{tuple(parent_ids)}".encode())
             result = train(model, data, search_config(self.epochs, self.batch_size, self.lr), seed)
         except (RuntimeError, ValueError) as exc:
             return Evaluation(MIN_FITNESS, error=f"{type(exc).__name__}: {exc}")
@@ -112,7 +121,6 @@ class BlockEvaluator:
             save_weights(model, output / WEIGHTS_FILE)
             # The child needs its parent's architecture to apply the rules.
             (output / self.parent_genome_file).write_text(json.dumps(_SPACE.to_json(genome)))
-        flops = forward_flops(genome, data.in_shape, data.num_classes)
         total = 3 * flops * data.x_train.shape[0] * self.epochs + flops * data.x_val.shape[0]
         test = math.nan if result.test_accuracy is None else result.test_accuracy
         return Evaluation(

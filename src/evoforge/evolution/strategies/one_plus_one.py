@@ -5,7 +5,7 @@ evaluated before (the space's ``novelty_key``, else ``to_text``, is kept in a
 history; mutation is redrawn from the parent until the key is new, and after
 ``max_redraws`` tries further mutations are stacked onto the last draw). The
 child replaces the parent if its fitness is strictly greater. Otherwise, with
-probability ω (``niche_prob``), the child starts a *niche*: ``k``
+probability ω (``niche_prob``), a child that did not fail starts a *niche*: ``k``
 (``niche_steps``) greedy steps of its own, without nested niching; the best
 network of the niche then replaces the parent if it is better than it.
 
@@ -125,7 +125,9 @@ class OnePlusOneNiching(Strategy):
                     self.local = None
             elif child.fitness > self.parent.fitness:
                 self.parent = child
-            elif self.rng.random() < self.niche_prob:
+            elif child.evaluation.error is None and self.rng.random() < self.niche_prob:
+                # A failed child (e.g. over the evaluator's size bound) has
+                # no weights to start a niche from.
                 self.local, self._steps_left = child, self.niche_steps
         after = {ind.id: ind for ind in self.population}
         joined = [ind for i, ind in after.items() if i not in before]
