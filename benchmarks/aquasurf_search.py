@@ -9,14 +9,16 @@ Steps (dissertation ch. 6, on the committed mini benchmark table):
 3. Replayed searches, no training: k-NN (k = 3), random forest and SVR on each
    embedding, and random search, ``--repeats`` seeds each with ``--budget``
    evaluations; per method the evaluations needed to reach a top-1 % function
-   (by mean validation accuracy over the table's seeds): median and IQR.
+   (by mean validation accuracy over the table's seeds): median and IQR. The
+   random forest refits every step; ``--rf-trees`` sets its trees (fewer than
+   scikit-learn's 100 keeps 100 repeats affordable on a small machine).
 4. Pictures: mean best-so-far curves, and the embeddings coloured by accuracy.
 
 Every figure is one JSON line on stdout and in ``OUT/aquasurf_search.jsonl``.
 
 Example::
 
-    PYTHONPATH=src python benchmarks/aquasurf_search.py --repeats 100
+    PYTHONPATH=src python benchmarks/aquasurf_search.py --repeats 100 --rf-trees 25
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from evoforge.activations.formula import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "benchmarks" / "data" / "aquasurf_minibench.csv.gz"
-OUT = ROOT / "benchmarks" / "results" / "dev-2core-2026-12-07"
+OUT = ROOT / "benchmarks" / "results" / "dev-2core-2026-12-07-s7"
 
 
 def emit(out: Path, record: dict[str, Any]) -> None:
@@ -70,6 +72,9 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "aquasurf")
     ap.add_argument("--repeats", type=int, default=100)
     ap.add_argument("--rf-repeats", type=int, default=None, help="default: --repeats")
+    ap.add_argument(
+        "--rf-trees", type=int, default=100, help="trees per forest (scikit-learn's default: 100)"
+    )
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--surrogates", nargs="+", default=["knn", "svr", "rf"])
     ap.add_argument("--feature-batch", type=int, default=500)
@@ -166,7 +171,8 @@ def main() -> None:
         repeats = args.rf_repeats if surrogate == "rf" and args.rf_repeats else args.repeats
         t0 = time.time()
         chosen = [
-            replay_names(pool, acc, surrogate, which, args.budget, seed=r) for r in range(repeats)
+            replay_names(pool, acc, surrogate, which, args.budget, seed=r, trees=args.rf_trees)
+            for r in range(repeats)
         ]
         runs = [[acc[n] for n in c] for c in chosen]
         hits = [evaluations_to_reach(c, target) for c in runs]
@@ -185,6 +191,7 @@ def main() -> None:
                 "features": which,
                 "repeats": repeats,
                 "budget": args.budget,
+                **({"trees": args.rf_trees} if surrogate == "rf" else {}),
                 "target_top1pct": target,
                 "evals_to_top1pct_median": float(np.median(padded)),
                 "evals_to_top1pct_iqr": [
@@ -202,6 +209,10 @@ def main() -> None:
             },
         )
 
+    # The mean curves as data too, so the picture can be redrawn without replaying.
+    np.savez_compressed(
+        args.out / "aquasurf_curves.npz", **{k.replace("/", "_"): v for k, v in curves.items()}
+    )
     _pictures(args.out, curves, coords, pool, acc, target, relu)
 
 

@@ -96,7 +96,7 @@ def replay(
     pool: TablePool, fitness: Mapping[str, float], surrogate: str, features: str, **kw: int
 ) -> list[float]:
     """Fitness of each function a search evaluates, in order (`replay_names`'s
-    ``budget``, ``seed``, ``k``, ``n_initial`` as keywords).
+    ``budget``, ``seed``, ``k``, ``n_initial``, ``trees`` as keywords).
 
     ``surrogate="random"`` is the baseline (unfiltered pool, uniform picks).
     """
@@ -112,12 +112,14 @@ def replay_names(
     seed: int = 0,
     k: int = 3,
     n_initial: int = 8,
+    trees: int = 100,
 ) -> list[str]:
-    """The functions a replayed search evaluates, in order."""
+    """The functions a replayed search evaluates, in order (``trees``: the random
+    forest's, for ``surrogate="rf"``)."""
     space = pool.for_random() if surrogate == "random" else pool
     s = SurrogateSearch(
         space, np.random.default_rng(seed), surrogate=surrogate, features=features, k=k,  # type: ignore[arg-type]
-        n_initial=n_initial,
+        n_initial=n_initial, trees=trees,
     )  # fmt: skip
     out: list[str] = []
     next_id = 1

@@ -58,6 +58,8 @@ def make_regressor(kind: str, k: int, seed: int, trees: int = 100) -> Any:
     Example:
         >>> type(make_regressor("knn", 3, 0)).__name__
         'KNeighborsRegressor'
+        >>> make_regressor("rf", 3, 0, trees=25).n_estimators
+        25
     """
     if kind == "knn":
         from sklearn.neighbors import KNeighborsRegressor
