@@ -7,13 +7,24 @@ Prints one JSON line per figure:
   MLP, 92,234 parameters), and population × parameters per second;
 - ``ea_memory_fit``: the largest population of that MLP that fits a memory
   budget at a batch size (weights of two generations + activations);
-- ``ea_train`` / ``adam_train``: MNIST test accuracy of the EA's best member
-  and of Adam on the same network and data, per seed; ``ea_vs_adam``: the
-  medians and the Mann–Whitney U p-value.
+- ``ea_train`` / ``adam_train``: test accuracy of the EA's best member and
+  of Adam on the same network and data, per seed; ``ea_vs_adam``: the
+  medians and the one-sided Mann–Whitney U p-value (alternative: Adam
+  better), with median wall times;
+- ``ea_ablation``: chapter 5's qualitative findings at small scale, each
+  variant of the EA (smaller batch, α < 1, no crossover) against the base
+  setting over the same seeds: medians and the one-sided Mann–Whitney U
+  p-value for "the base is better".
+
+``--done FILE`` reads rows an interrupted run already printed (its own
+output) and skips those (variant, seed) pairs, so a long run resumes.
 
     .venv/bin/python benchmarks/weights_ea.py --figures throughput,fit
     .venv/bin/python benchmarks/weights_ea.py --figures train --seeds 5 \\
         --population 100 --batch 256 --generations 300
+    .venv/bin/python benchmarks/weights_ea.py --figures train,ablations --dataset digits \\
+        --hidden 32 --population 200 --batch 256 --sigma 0.01 --generations 2000 \\
+        --adam-epochs 100 --seeds 5
 """
 
 from __future__ import annotations
@@ -30,9 +41,19 @@ from evoforge.data.datasets import read_dataset
 from evoforge.weights.batched import CHAPTER5_SIZES, PopulationMLP
 from evoforge.weights.population_ea import EAConfig, PopulationEA
 
+# Chapter 5's findings, each as a change to the base setting (Table 5.1's
+# test setting, or the command line's) that should not do better.
+ABLATIONS: dict[str, dict[str, object]] = {
+    "batch_32": {"batch_size": 32},  # accuracy rises with batch size
+    "alpha_0.5": {"alpha": 0.5},  # fitness inheritance hurts or does nothing
+    "no_crossover": {"crossover": "none"},  # any crossover beats none
+}
 
-def _net() -> PopulationMLP:
-    return PopulationMLP(CHAPTER5_SIZES, pool=2, image_side=28)
+
+def _net(dataset: str = "mnist", hidden: tuple[int, ...] = CHAPTER5_SIZES[1:-1]) -> PopulationMLP:
+    if dataset == "digits":  # 8×8, no pooling
+        return PopulationMLP((64, *hidden, 10))
+    return PopulationMLP((196, *hidden, 10), pool=2, image_side=28)
 
 
 def throughput(population: int, batch: int, device: str) -> dict[str, object]:
@@ -81,12 +102,24 @@ def memory_fit(budget_gib: float, batch: int) -> dict[str, object]:
     }
 
 
-def mnist(seed: int) -> tuple[torch.Tensor, ...]:
-    """Chapter 5's split: 45,000 train / 5,000 validation from MNIST's 60,000; 10,000 test."""
-    X, y = read_dataset("mnist", "train")
-    Xt, yt = read_dataset("mnist", "test")
-    order = np.random.default_rng(seed).permutation(X.shape[0])
-    tr, va = order[:45000], order[45000:50000]
+def split(dataset: str, seed: int) -> tuple[torch.Tensor, ...]:
+    """Train, validation and test tensors. MNIST: chapter 5's split, 45,000
+    train / 5,000 validation from the 60,000 by ``seed``; its 10,000 test.
+    Digits (one split of 1,797): the same 597 test images for every seed
+    (the last of a fixed permutation), 1,000 train / 200 validation of the
+    rest by ``seed``; pixels scaled to [0, 1] as MNIST's are."""
+    X, y = read_dataset(dataset, "train")
+    if dataset == "digits":
+        X = X / 16.0
+        fixed = np.random.default_rng(0).permutation(X.shape[0])
+        rest, test = fixed[:1200], fixed[1200:]
+        Xt, yt = X[test], y[test]
+        order = rest[np.random.default_rng(seed).permutation(rest.shape[0])]
+        tr, va = order[:1000], order[1000:]
+    else:
+        Xt, yt = read_dataset(dataset, "test")
+        order = np.random.default_rng(seed).permutation(X.shape[0])
+        tr, va = order[:45000], order[45000:50000]
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.astype(np.float32) if a.dtype.kind == "f" else a)
@@ -94,22 +127,28 @@ def mnist(seed: int) -> tuple[torch.Tensor, ...]:
     return t(X[tr]), t(y[tr]), t(X[va]), t(y[va]), t(Xt), t(yt)
 
 
-def train_ea(seed: int, args: argparse.Namespace) -> dict[str, object]:
-    xtr, ytr, xva, yva, xte, yte = mnist(seed)
-    cfg = EAConfig(
-        population=args.population,
-        batch_size=args.batch,
-        crossover_fraction=args.crossover_fraction,
-        elite_fraction=0.05,
-        sigma=args.sigma,
-    )
-    ea = PopulationEA(_net(), cfg, seed=seed)
+def base_config(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "population": args.population,
+        "batch_size": args.batch,
+        "crossover_fraction": args.crossover_fraction,
+        "elite_fraction": 0.05,
+        "sigma": args.sigma,
+    }
+
+
+def train_ea(seed: int, args: argparse.Namespace, variant: str = "base") -> dict[str, object]:
+    xtr, ytr, xva, yva, xte, yte = split(args.dataset, seed)
+    cfg = EAConfig(**{**base_config(args), **ABLATIONS.get(variant, {})})  # type: ignore[arg-type]
+    ea = PopulationEA(_net(args.dataset, args.hidden), cfg, seed=seed)
     t0 = time.perf_counter()
     ea.run(xtr, ytr, args.generations)
     wall = time.perf_counter() - t0
     best = ea.best()
     return {
         "figure": "ea_train",
+        "dataset": args.dataset,
+        "variant": variant,
         "seed": seed,
         "config": cfg.to_dict(),
         "generations": args.generations,
@@ -120,8 +159,8 @@ def train_ea(seed: int, args: argparse.Namespace) -> dict[str, object]:
 
 
 def train_adam(seed: int, args: argparse.Namespace) -> dict[str, object]:
-    xtr, ytr, xva, yva, xte, yte = mnist(seed)
-    net = _net()
+    xtr, ytr, xva, yva, xte, yte = split(args.dataset, seed)
+    net = _net(args.dataset, args.hidden)
     params = net.init(1, torch.Generator().manual_seed(seed))[0]
     module = net.to_module(params)
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
@@ -138,6 +177,8 @@ def train_adam(seed: int, args: argparse.Namespace) -> dict[str, object]:
         val = float((module(xva).argmax(1) == yva).float().mean())
     return {
         "figure": "adam_train",
+        "dataset": args.dataset,
+        "variant": "adam",
         "seed": seed,
         "epochs": args.adam_epochs,
         "batch": 64,
@@ -147,11 +188,55 @@ def train_adam(seed: int, args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def mannwhitney_greater(a: list[float], b: list[float]) -> float:
+    """One-sided Mann–Whitney U p-value for "``a`` tends to be larger than ``b``"."""
+    from scipy.stats import mannwhitneyu
+
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    return round(float(mannwhitneyu(a, b, alternative="greater").pvalue), 4)
+
+
+def read_done(
+    path: str | None, figures: tuple[str, ...], key: str
+) -> dict[tuple[str, int], dict[str, object]]:
+    """The rows of ``figures`` an earlier run printed to ``path``, by (row[key], seed)."""
+    done: dict[tuple[str, int], dict[str, object]] = {}
+    if path:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("{"):
+                    row = json.loads(line)
+                    if row.get("figure") in figures:
+                        done[(str(row[key]), int(row["seed"]))] = row
+    return done
+
+
+def train_rows(args: argparse.Namespace, variants: list[str]) -> dict[str, list[dict[str, object]]]:
+    """Every (variant, seed) row, run now unless ``--done`` has it; printed as run."""
+    done = read_done(args.done, ("ea_train", "adam_train"), "variant")
+    rows: dict[str, list[dict[str, object]]] = {v: [] for v in variants}
+    for seed in range(args.seeds):
+        for variant in variants:
+            row = done.get((variant, seed))
+            if row is None:
+                row = train_adam(seed, args) if variant == "adam" else train_ea(seed, args, variant)
+                print(json.dumps(row), flush=True)
+            rows[variant].append(row)
+    return rows
+
+
+def _median(rows: list[dict[str, object]], key: str) -> float:
+    return statistics.median(float(r[key]) for r in rows)  # type: ignore[arg-type]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--figures", default="throughput,fit")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist", "digits"))
+    ap.add_argument("--hidden", default="256,128,64", help="hidden widths, comma-separated")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--population", type=int, default=100)
     ap.add_argument("--batch", type=int, default=256)
@@ -159,7 +244,9 @@ def main() -> None:
     ap.add_argument("--crossover-fraction", type=float, default=0.75)
     ap.add_argument("--sigma", type=float, default=0.001)
     ap.add_argument("--adam-epochs", type=int, default=1)
+    ap.add_argument("--done", help="an earlier run's output: skip the rows it has")
     args = ap.parse_args()
+    args.hidden = tuple(int(h) for h in args.hidden.split(","))
     torch.set_num_threads(args.threads)
     figures = args.figures.split(",")
     if "throughput" in figures:
@@ -169,30 +256,36 @@ def main() -> None:
         for budget in (16.0, 4.0):
             for batch in (64, 1024):
                 print(json.dumps(memory_fit(budget, batch)), flush=True)
+    variants = ["base"] + ["adam"] * ("train" in figures)
+    variants += list(ABLATIONS) if "ablations" in figures else []
+    if len(variants) == 1:
+        return
+    rows = train_rows(args, variants)
+    acc = {v: [float(r["test_acc"]) for r in rs] for v, rs in rows.items()}  # type: ignore[arg-type]
+    common = {"dataset": args.dataset, "seeds": args.seeds, "generations": args.generations}
     if "train" in figures:
-        ea_acc, adam_acc = [], []
-        for seed in range(args.seeds):
-            row = train_ea(seed, args)
-            ea_acc.append(row["test_acc"])
-            print(json.dumps(row), flush=True)
-            row = train_adam(seed, args)
-            adam_acc.append(row["test_acc"])
-            print(json.dumps(row), flush=True)
-        from scipy.stats import mannwhitneyu
-
-        p = float(mannwhitneyu(ea_acc, adam_acc).pvalue) if len(ea_acc) > 1 else float("nan")
-        print(
-            json.dumps(
-                {
-                    "figure": "ea_vs_adam",
-                    "seeds": args.seeds,
-                    "ea_median_test_acc": statistics.median(ea_acc),
-                    "adam_median_test_acc": statistics.median(adam_acc),
-                    "mann_whitney_p": round(p, 4),
-                }
-            ),
-            flush=True,
-        )
+        summary = {
+            "figure": "ea_vs_adam",
+            **common,
+            "ea_median_test_acc": statistics.median(acc["base"]),
+            "adam_median_test_acc": statistics.median(acc["adam"]),
+            "mann_whitney_p_adam_better": mannwhitney_greater(acc["adam"], acc["base"]),
+            "ea_median_wall_s": _median(rows["base"], "wall_s"),
+            "adam_median_wall_s": _median(rows["adam"], "wall_s"),
+        }
+        print(json.dumps(summary), flush=True)
+    for variant, change in ABLATIONS.items():
+        if variant in acc:
+            summary = {
+                "figure": "ea_ablation",
+                **common,
+                "variant": variant,
+                "change": change,
+                "base_median_test_acc": statistics.median(acc["base"]),
+                "variant_median_test_acc": statistics.median(acc[variant]),
+                "mann_whitney_p_base_better": mannwhitney_greater(acc["base"], acc[variant]),
+            }
+            print(json.dumps(summary), flush=True)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def test_learning_reduces_loss_and_state_resumes_exactly() -> None:
         sa, sb = a.iteration(), b.iteration()
         assert sa == sb
     assert np.array_equal(a.probs, b.probs) and not np.allclose(a.probs, 1 / 3)
-    assert a.test_errors() == b.test_errors()
+    assert a.errors() == b.errors()
     assert sa.loss < first.loss
 
 

@@ -209,18 +209,21 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         help="write a run's best as something to reuse: an AutoML-Zero program as a numpy"
         " module and estimator, an activation as formula, sympy and a PyTorch module, an"
-        " architecture as PyTorch source with its weights and a picture",
+        " architecture as PyTorch source with its weights and a picture, an evolved or"
+        " weight-sharing network as safetensors with a PyTorch module that loads it",
     )
     export.add_argument(
         "run_dir",
         type=Path,
-        help="run directory of an automl_zero, activations or architectures run",
+        help="run directory of an automl_zero, activations, architectures, weights_ea or"
+        " weights_sharing run",
     )
     export.add_argument(
         "--out",
         type=Path,
         help="module file to write (default: standard output); for architectures a directory"
-        " for model.py, weights.safetensors and architecture.png (default: RUN_DIR/export)",
+        " for model.py, weights.safetensors and architecture.png, for weights_ea and"
+        " weights_sharing one for model.py and weights.safetensors (default: RUN_DIR/export)",
     )
 
     commands.add_parser(
@@ -567,10 +570,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
         for path in export_activation(run_dir, out, best_path.read_text()):
             print(f"wrote {path}", file=sys.stderr)
         return 0
+    if config.run.domain in ("weights_ea", "weights_sharing"):  # safetensors + model.py
+        from evoforge.weights.export import export_run as export_network
+
+        out = args.out or run_dir / "export"
+        for path in export_network(run_dir, out):
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
     if config.run.domain != "automl_zero":
         message = (
-            "export needs an automl_zero, architectures or activations run, "
-            f"got {config.run.domain!r}"
+            "export needs an automl_zero, architectures, activations, weights_ea or"
+            f" weights_sharing run, got {config.run.domain!r}"
         )
         raise ConfigError("run.domain", message, config.source)
     try:

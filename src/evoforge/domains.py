@@ -40,6 +40,7 @@ _LAZY_MODULES: dict[str, str] = {
     "architectures": "evoforge.architectures.domain",
     "rl_weights": "evoforge.weights.atari",
     "weights_ea": "evoforge.weights.domain_ea",
+    "weights_sharing": "evoforge.weights.domain_sharing",
 }
 _BUILDERS: dict[str, Builder] = {}
 _RESERVED = ("run", "search")  # table names the common config already uses

@@ -10,6 +10,8 @@ Population-batched weight evolution, the GA for Atari and learned weight sharing
 - `evoforge.weights.sharing`: chapter 8's learned weight sharing, a categorical
   NES over which layers several tasks share, alternating with Adam steps.
 - `evoforge.weights.domain_ea`, `evoforge.weights.domain_sharing`: both as
-  engine domains (store, resume, progress, safetensors export).
+  engine domains (store, resume, progress), each a chain of training stages
+  (`evoforge.weights.stages`); `evoforge.weights.export` writes the trained
+  network as safetensors plus a standalone PyTorch module.
 - `evoforge.weights.atari`, `envs`, `policy`: chapter 6's GA for Atari.
 """

@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -223,14 +222,11 @@ class MaxPoolMLP(nn.Module):
 
 def save_mlp(path: str | Path, net: PopulationMLP, params: torch.Tensor, **meta: object) -> None:
     """Write one member as safetensors (``dense.<i>.weight``/``bias``), with the
-    network's shape and ``meta`` (JSON-able) in the header's metadata."""
-    from safetensors.torch import save_file  # deferred: only exporting needs it
+    network's shape and ``meta`` (JSON-able) in the header's metadata
+    (`evoforge.weights.export.save_network`)."""
+    from evoforge.weights.export import save_network
 
-    tensors = {
-        k: v.detach().cpu().contiguous() for k, v in net.to_module(params).state_dict().items()
-    }
-    metadata = {"evoforge": json.dumps({"network": net.describe(), **meta})}
-    save_file(tensors, str(path), metadata=metadata)
+    save_network(path, "MaxPoolMLP", net.describe(), net.to_module(params).state_dict(), **meta)
 
 
 def load_mlp(path: str | Path) -> MaxPoolMLP:
@@ -246,14 +242,9 @@ def load_mlp(path: str | Path) -> MaxPoolMLP:
         >>> bool(torch.allclose(load_mlp(path)(x), net.logits_one(pop[0], x)))
         True
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from evoforge.weights.export import load_network
 
-    with safe_open(str(path), framework="pt") as f:
-        info = json.loads((f.metadata() or {}).get("evoforge", "{}"))
-    if "network" not in info:
-        raise ValueError(f"{path}: no evoforge network metadata (not written by save_mlp?)")
-    shape = info["network"]
-    module = MaxPoolMLP(shape["sizes"], shape["pool"], shape["image_side"])
-    module.load_state_dict(load_file(str(path)))
+    module = load_network(path)
+    if not isinstance(module, MaxPoolMLP):
+        raise ValueError(f"{path}: holds a {type(module).__name__}, not a MaxPoolMLP")
     return module

@@ -2,17 +2,16 @@
 
 A population of λ networks cannot be λ engine individuals: each would carry
 92k weights through the store every generation. So the engine sees the EA
-as a chain: an individual is *a stage*, ``generations_per_step`` more
-generations of `PopulationEA` continued from its parent's saved state (the
-run's artefact store: ``state.safetensors`` holds the population, σ,
+as a chain (`evoforge.weights.stages`): an individual is *a stage*,
+``generations_per_step`` more generations of `PopulationEA` continued from
+its parent's saved state (``state.safetensors`` holds the population, σ,
 fitness and generator state). Its fitness is the validation accuracy of the
 generation's best member, whose weights it also writes as
 ``best.safetensors`` (`evoforge.weights.batched.load_mlp` reads it back as a
-PyTorch module). Use ``search.strategy = "random_walk"`` and one worker, which
+PyTorch module; ``evoforge export RUN_DIR`` writes it with a standalone
+``model.py``). Use ``search.strategy = "random_walk"`` and one worker, which
 makes the chain; the engine then gives store, progress, checkpoints and
 resume (a resumed run continues from the last stored stage, exactly).
-
-``evaluate`` (no artefacts: export, tests) runs the stages from scratch.
 
 Example:
     >>> setup = build({"dataset": "digits", "hidden": [8], "population": 10,
@@ -24,8 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,38 +33,21 @@ import torch
 from evoforge.config import ConfigError, Section
 from evoforge.data.datasets import read_dataset
 from evoforge.domains import DomainSetup, register_domain
-from evoforge.evolution.space import NO_BUDGET, Budget, EvalContext, Evaluation, Job
+from evoforge.evolution.space import Evaluation
 from evoforge.weights.batched import PopulationMLP, save_mlp
-from evoforge.weights.population_ea import CROSSOVERS, SIGMA_MODES, EAConfig, PopulationEA
+from evoforge.weights.population_ea import (
+    CROSSOVERS,
+    SIGMA_MODES,
+    EAConfig,
+    GenerationStats,
+    PopulationEA,
+)
+from evoforge.weights.stages import StageChain, Stages
 
 DATASETS = ("mnist", "fashion_mnist", "digits")
-STATE_FILE = "state.safetensors"
-BEST_FILE = "best.safetensors"
 
 
-class Stages:
-    """Genomes are stage numbers: 0 first, each child the next."""
-
-    def initial(self, rng: np.random.Generator) -> int:
-        return 0
-
-    def mutate(self, genome: int, rng: np.random.Generator) -> tuple[int, str]:
-        return genome + 1, "generations"
-
-    def to_text(self, genome: int) -> str:
-        return f"stage {genome}"
-
-    def from_text(self, text: str) -> int:
-        return int(text.split()[-1])
-
-    def to_json(self, genome: int) -> int:
-        return genome
-
-    def from_json(self, data: Any) -> int:
-        return int(data)
-
-
-class EAChain:
+class EAChain(StageChain):
     """Runs `PopulationEA` stages; picklable (data loaded on first use)."""
 
     def __init__(
@@ -79,21 +59,11 @@ class EAChain:
         n_val: int,
         seed: int,
     ) -> None:
+        super().__init__(generations_per_step, seed)
         self.config = config
         self.dataset = dataset
         self.hidden = hidden
-        self.generations_per_step = generations_per_step
         self.n_val = n_val
-        self.seed = seed
-        self.device = "cpu"
-        self._data: tuple[torch.Tensor, ...] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_data": None}  # workers load the data themselves
-
-    def bind(self, context: EvalContext) -> None:
-        self.device = context.device
-        self._data = None
 
     def network(self) -> PopulationMLP:
         if self.dataset == "digits":  # 8×8, no pooling
@@ -113,51 +83,37 @@ class EAChain:
             self._data = (Xf[tr], yt[tr], Xf[va], yt[va])
         return self._data
 
-    def _stage(self, ea: PopulationEA) -> Evaluation:
-        x, y, xv, yv = self.data()
-        t0 = time.perf_counter()
-        stats = ea.run(x, y, self.generations_per_step)
-        if not np.isfinite(stats[-1].best_loss):
-            return Evaluation(0.0, error="every member's loss is non-finite")
-        acc = ea.net.accuracy(ea.best(), xv, yv)
-        return Evaluation(
-            acc,
-            per_task=(stats[-1].best_loss, stats[-1].median_loss),
-            cost=self.generations_per_step,
-            wall_time=time.perf_counter() - t0,
-        )
-
-    def _new(self) -> PopulationEA:
+    def new(self) -> PopulationEA:
         return PopulationEA(self.network(), self.config, seed=self.seed, device=self.device)
 
-    def evaluate(self, genome: int, budget: Budget = NO_BUDGET) -> Evaluation:
-        ea = self._new()
-        if genome:
-            x, y, _, _ = self.data()
-            ea.run(x, y, genome * self.generations_per_step)
-        return self._stage(ea)
+    def advance(self, trainer: PopulationEA, steps: int) -> list[GenerationStats]:
+        x, y, _, _ = self.data()
+        return trainer.run(x, y, steps)
 
-    def evaluate_job(self, job: Job, budget: Budget = NO_BUDGET) -> Evaluation:
-        from safetensors.torch import load_file, save_file
+    def score(self, trainer: PopulationEA, progress: list[GenerationStats]) -> Evaluation:
+        if not np.isfinite(progress[-1].best_loss):
+            return Evaluation(0.0, error="every member's loss is non-finite")
+        _, _, xv, yv = self.data()
+        acc = trainer.net.accuracy(trainer.best(), xv, yv)
+        return Evaluation(acc, per_task=(progress[-1].best_loss, progress[-1].median_loss))
 
-        ea = self._new()
-        parent = job.parents[0] if job.parents else None
-        if parent is not None and (parent / STATE_FILE).is_file():
-            ea.load_state(load_file(str(parent / STATE_FILE)))
-        elif job.genome:
-            return Evaluation(0.0, error=f"stage {job.genome}: its parent left no {STATE_FILE}")
-        evaluation = self._stage(ea)
-        state = {k: v.detach().cpu().contiguous() for k, v in ea.state().items()}
-        save_file(state, str(Path(job.output) / STATE_FILE))
+    def state(self, trainer: PopulationEA) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        return trainer.state(), {}
+
+    def load_state(
+        self, trainer: PopulationEA, tensors: dict[str, torch.Tensor], meta: dict[str, str]
+    ) -> None:
+        trainer.load_state(tensors)
+
+    def save_network(self, trainer: PopulationEA, path: Path, evaluation: Evaluation) -> None:
         save_mlp(
-            Path(job.output) / BEST_FILE,
-            ea.net,
-            ea.best().cpu(),
-            generation=ea.generation,
+            path,
+            trainer.net,
+            trainer.best().cpu(),
+            generation=trainer.generation,
             dataset=self.dataset,
             val_acc=evaluation.fitness,
         )
-        return evaluation
 
 
 def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
@@ -190,7 +146,7 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     evaluator = EAChain(config, dataset, hidden, steps, n_val, seed)
     n_params = evaluator.network().n_params
     return DomainSetup(
-        space=Stages(),
+        space=Stages("generations"),
         evaluator=evaluator,
         describe=lambda g: f"{(g + 1) * steps} generations, λ = {config.population}",
         resolved_config=s.finish(),
@@ -199,14 +155,6 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
         worker_bytes=2 * config.population * n_params * 4 + 300_000_000,
         worker_key=f"{path}.population",
     )
-
-
-def describe_state(path: str | Path) -> dict[str, Any]:
-    """The metadata `save_mlp` stored in a ``best.safetensors`` (generation, accuracy)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads((f.metadata() or {}).get("evoforge", "{}"))
 
 
 register_domain("weights_ea", build)

@@ -86,7 +86,8 @@ class SharingConfig:
 
 
 class TaskData(NamedTuple):
-    """One task: images ``(n, 1, side, side)`` and labels, training and test."""
+    """One task: images ``(n, 1, side, side)`` and labels, training and test
+    (and optionally validation, for choosing among stages without the test set)."""
 
     name: str
     x_train: torch.Tensor
@@ -94,6 +95,8 @@ class TaskData(NamedTuple):
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: int = 10
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -106,7 +109,9 @@ class SharedConvNet(nn.Module):
     """K candidates per shareable position and one output layer per task.
 
     ``forward(x, task, path)``: ``path`` names the candidate used at each of
-    the four positions for this task.
+    the four positions for this task; without it, ``paths[task]`` (the fixed
+    assignment of an exported network). ``candidates`` is K for every
+    position, or one count per position.
 
     Example:
         >>> net = SharedConvNet(tasks=2, classes=(10, 5), candidates=2, channels=4, hidden=8)
@@ -118,28 +123,37 @@ class SharedConvNet(nn.Module):
         self,
         tasks: int,
         classes: Sequence[int],
-        candidates: int,
+        candidates: int | Sequence[int],
         channels: int = 32,
         hidden: int = 128,
         side: int = 28,
+        paths: Sequence[Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
+        k = [candidates] * 4 if isinstance(candidates, int) else list(candidates)
         flat = channels * (side // 8) ** 2  # three 2×2 pools, rounding down
         self.positions = nn.ModuleList(
             [
-                nn.ModuleList(_block(1, channels) for _ in range(candidates)),
-                nn.ModuleList(_block(channels, channels) for _ in range(candidates)),
-                nn.ModuleList(_block(channels, channels) for _ in range(candidates)),
-                nn.ModuleList(nn.Linear(flat, hidden) for _ in range(candidates)),
+                nn.ModuleList(_block(1, channels) for _ in range(k[0])),
+                nn.ModuleList(_block(channels, channels) for _ in range(k[1])),
+                nn.ModuleList(_block(channels, channels) for _ in range(k[2])),
+                nn.ModuleList(nn.Linear(flat, hidden) for _ in range(k[3])),
             ]
         )
         self.heads = nn.ModuleList(nn.Linear(hidden, c) for c in classes)
+        self.paths = [list(p) for p in paths] if paths is not None else None
         for module in self.modules():
             if isinstance(module, nn.Conv2d | nn.Linear):
                 nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")  # He-uniform
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor, task: int, path: Sequence[int]) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, task: int, path: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        if path is None:
+            if self.paths is None:
+                raise ValueError("no path given and the network has no fixed paths")
+            path = self.paths[task]
         conv1, conv2, conv3, dense = self.positions
         h = conv3[path[2]](conv2[path[1]](conv1[path[0]](x)))
         h = torch.relu(dense[path[3]](h.flatten(1)))
@@ -297,21 +311,52 @@ class WeightSharing:
         self.iterations += 1
         return IterationStats(self.iterations, loss, nes)
 
-    def test_errors(self) -> list[float]:
-        """Per-task test error of the argmax assignment (BatchNorm in eval mode)."""
+    def errors(self, split: str = "test") -> list[float]:
+        """Per-task error of the argmax assignment on ``split`` ("test" or
+        "val"; BatchNorm in eval mode)."""
+        if split not in ("test", "val"):
+            raise ValueError(f"split must be 'test' or 'val', got {split!r}")
         self.net.eval()
         a = self.assignment()
         errors = []
         with torch.no_grad():
             for t, task in enumerate(self.tasks):
+                xs, ys = (task.x_test, task.y_test) if split == "test" else (task.x_val, task.y_val)
+                if xs is None or ys is None:
+                    raise ValueError(f"task {task.name!r} has no validation images")
                 wrong = 0
-                for s in range(0, task.x_test.shape[0], 1000):
-                    x = task.x_test[s : s + 1000].to(self.device)
+                for s in range(0, xs.shape[0], 1000):
+                    x = xs[s : s + 1000].to(self.device)
                     pred = self.net(x, t, a[t * POSITIONS : (t + 1) * POSITIONS]).argmax(1)
-                    wrong += int((pred.cpu() != task.y_test[s : s + 1000]).sum())
-                errors.append(wrong / max(1, task.x_test.shape[0]))
+                    wrong += int((pred.cpu() != ys[s : s + 1000]).sum())
+                errors.append(wrong / max(1, xs.shape[0]))
         self.net.train()
         return errors
+
+    def network(self) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+        """The argmax network alone: only the candidates some task uses, its
+        state dict and the `SharedConvNet` arguments (with ``paths``) that
+        rebuild it. Its output per task equals this trainer's in eval mode."""
+        a = np.array(self.assignment()).reshape(len(self.tasks), POSITIONS)
+        used = [sorted(set(a[:, pos].tolist())) for pos in range(POSITIONS)]
+        paths = [[used[pos].index(int(v)) for pos, v in enumerate(row)] for row in a]
+        tensors: dict[str, torch.Tensor] = {}
+        for pos, candidates in enumerate(used):
+            for j, k in enumerate(candidates):
+                for name, v in self.net.positions[pos][k].state_dict().items():
+                    tensors[f"positions.{pos}.{j}.{name}"] = v.detach().cpu().clone()
+        for name, v in self.net.heads.state_dict().items():
+            tensors[f"heads.{name}"] = v.detach().cpu().clone()
+        kwargs: dict[str, object] = {
+            "tasks": len(self.tasks),
+            "classes": [t.classes for t in self.tasks],
+            "candidates": [len(c) for c in used],
+            "channels": self.config.channels,
+            "hidden": self.config.hidden,
+            "side": int(self.tasks[0].x_train.shape[-1]),
+            "paths": paths,
+        }
+        return tensors, kwargs
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """Tensors (weights, Adam moments, π, generator) and JSON metadata

@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -24,37 +26,66 @@ from evoforge.data.datasets import read_dataset
 from evoforge.weights.sharing import TaskData
 
 TASKS = ("mnist", "fashion_mnist", "animal_mnist")
+#: 8×8 scikit-learn digits: a task small enough for tests and smoke runs.
+SMALL_TASKS = ("digits",)
 
 
 def _as_images(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(x.astype(np.float32)).view(-1, 1, 28, 28)
+    side = math.isqrt(x[0].size)  # flat or square images
+    return torch.from_numpy(x.astype(np.float32)).view(-1, 1, side, side)
 
 
-def load_task(name: str, n_train: int, n_test: int, rng: np.random.Generator) -> TaskData:
-    """One task of `TASKS` with ``n_train`` training and ``n_test`` test images."""
+def _one_split(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "animal_mnist":
-        X, y = load_animal_mnist()
+        return load_animal_mnist()
+    X, y = read_dataset("digits", "train")
+    return X / 16.0, y  # pixels 0-16, scaled as the others' are
+
+
+def load_task(
+    name: str, n_train: int, n_test: int, rng: np.random.Generator, n_val: int = 0
+) -> TaskData:
+    """One task of `TASKS` (or `SMALL_TASKS`) with ``n_train`` training,
+    ``n_test`` test and ``n_val`` validation images (drawn after the others,
+    so a task's training and test images do not depend on ``n_val``)."""
+    if name in ("animal_mnist", *SMALL_TASKS):
+        X, y = _one_split(name)
         order = rng.permutation(X.shape[0])
-        if n_train + n_test > X.shape[0]:
-            raise ValueError(f"animal_mnist has {X.shape[0]} images, asked {n_train}+{n_test}")
+        if n_train + n_test + n_val > X.shape[0]:
+            raise ValueError(f"{name} has {X.shape[0]} images, asked {n_train}+{n_test}+{n_val}")
         tr, te = order[:n_train], order[n_train : n_train + n_test]
-        Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
+        va = order[n_train + n_test : n_train + n_test + n_val]
+        Xtr, ytr, Xte, yte, Xva, yva = X[tr], y[tr], X[te], y[te], X[va], y[va]
     elif name in ("mnist", "fashion_mnist"):
         Xa, ya = read_dataset(name, "train")
         Xb, yb = read_dataset(name, "test")
         tr = rng.choice(Xa.shape[0], n_train, replace=False)
         te = rng.choice(Xb.shape[0], min(n_test, Xb.shape[0]), replace=False)
         Xtr, ytr, Xte, yte = Xa[tr], ya[tr], Xb[te], yb[te]
+        rest = np.setdiff1d(np.arange(Xa.shape[0]), tr)
+        va = rng.choice(rest, n_val, replace=False) if n_val else rest[:0]
+        Xva, yva = Xa[va], ya[va]
     else:
-        raise ValueError(f"task must be one of {TASKS}, got {name!r}")
+        raise ValueError(f"task must be one of {TASKS + SMALL_TASKS}, got {name!r}")
+    val = (_as_images(Xva), torch.from_numpy(yva)) if n_val else (None, None)
     return TaskData(
-        name, _as_images(Xtr), torch.from_numpy(ytr), _as_images(Xte), torch.from_numpy(yte)
+        name,
+        _as_images(Xtr),
+        torch.from_numpy(ytr),
+        _as_images(Xte),
+        torch.from_numpy(yte),
+        10,
+        *val,
     )
 
 
 def three_tasks(
-    n_train: int = 500, n_test: int = 2000, seed: int = 0, names: tuple[str, ...] = TASKS
+    n_train: int = 500,
+    n_test: int = 2000,
+    seed: int = 0,
+    names: tuple[str, ...] = TASKS,
+    n_val: int = 0,
 ) -> list[TaskData]:
     """The stand-in for DKL-MNIST: one `TaskData` per name, images drawn by ``seed``."""
     rng = np.random.default_rng(seed)
-    return [load_task(name, n_train, n_test, rng) for name in names]
+    return [load_task(name, n_train, n_test, rng, n_val) for name in names]
