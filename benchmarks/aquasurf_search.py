@@ -163,6 +163,7 @@ def main() -> None:
         **coords,
     )
     pool = TablePool(names, coords, feats.valid, start=[relu] if relu else [])
+    _umap_picture(args.out, coords, pool, acc, relu)
 
     # 3. replays
     curves: dict[str, np.ndarray] = {}
@@ -208,28 +209,27 @@ def main() -> None:
                 "wall_seconds": round(time.time() - t0, 1),
             },
         )
+        # Redrawn after every method, so a stopped run still has its picture;
+        # the mean curves as data too, to redraw it without replaying.
+        named = {k.replace("/", "_"): v for k, v in curves.items()}
+        np.savez_compressed(args.out / "aquasurf_curves.npz", **named)
+        _curves_picture(args.out, curves, acc, target, relu)
 
-    # The mean curves as data too, so the picture can be redrawn without replaying.
-    np.savez_compressed(
-        args.out / "aquasurf_curves.npz", **{k.replace("/", "_"): v for k, v in curves.items()}
-    )
-    _pictures(args.out, curves, coords, pool, acc, target, relu)
 
-
-def _pictures(
-    out: Path,
-    curves: dict[str, np.ndarray],
-    coords: dict[str, np.ndarray],
-    pool: TablePool,
-    acc: dict[str, float],
-    target: float,
-    relu: float | None,
-) -> None:
+def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _curves_picture(
+    out: Path, curves: dict[str, np.ndarray], acc: dict[str, float], target: float,
+    relu: str | None,
+) -> None:  # fmt: skip
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, c in curves.items():
         ax.plot(
@@ -244,12 +244,18 @@ def _pictures(
         ax.axhline(acc[relu], color="grey", lw=0.8, ls="-.", label="ReLU")
     ax.set_xlabel("evaluations")
     ax.set_ylabel("best validation accuracy so far (mean of repeats)")
-    ax.set_title("AQuaSurF replayed on the mini Act-Bench")
+    ax.set_title(f"AQuaSurF replayed on the mini Act-Bench ({len(acc):,} functions)")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "aquasurf_search_curves.png", dpi=120)
     plt.close(fig)
 
+
+def _umap_picture(
+    out: Path, coords: dict[str, np.ndarray], pool: TablePool, acc: dict[str, float],
+    relu: str | None,
+) -> None:  # fmt: skip
+    plt = _pyplot()
     names = pool.pool_genomes("")
     colour = np.array([acc[n] for n in names])
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
