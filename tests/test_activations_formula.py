@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evoforge.activations import cafe, pangaea
+from evoforge.activations import cafe, graph, pangaea
 from evoforge.activations.equivalence import SAMPLES, outputs
 from evoforge.activations.expr import Binary, Unary, X
 from evoforge.activations.formula import parse, to_sympy, to_text
@@ -34,12 +34,20 @@ def test_parse_inverts_print_for_any_tree(tree):
     assert parse(to_text(tree)) == tree
 
 
+@settings(max_examples=300, deadline=None)
+@given(trees)
+def test_a_tree_prints_the_same_as_its_graph(tree):
+    if not isinstance(tree, X):  # a graph's output is an operator (x is identity(x))
+        assert graph.to_text(graph.as_graph(tree)) == to_text(tree)
+        assert graph.parse(to_text(tree)) == graph.as_graph(tree)
+
+
 def test_parse_inverts_print_for_evolved_genomes():
     rng = np.random.default_rng(0)
     g = pangaea.random_initial(rng)
     for _ in range(300):
         g, _ = pangaea.mutate(g, rng)
-        assert parse(to_text(g)) == g
+        assert graph.parse(to_text(g)) == g  # to_text prints a graph in its own form
     for g in list(cafe.enumerate_s1())[::7]:
         assert parse(to_text(g)) == g
 

@@ -38,8 +38,13 @@ def test_pangaea_space_validation():
     space = PangaeaSpace()
     with pytest.raises(ValueError, match=r"\['sin'\] are not in this PANGAEA space"):
         space.from_text("sin(x)")
-    with pytest.raises(ValueError, match="at least one operator"):
-        space.from_text("alpha*x")
+    assert space.from_text("alpha*x") == space.from_text("identity(alpha*x)")  # one node
+    with pytest.raises(ValueError, match="'h1' is bound but never used"):
+        space.from_text("h1 = tanh(x); exp(x)")
+    with pytest.raises(ValueError, match="not in canonical order"):
+        space.from_json({"nodes": [["tanh", [0], [False]], ["exp", [0], [False]]]})
+    with pytest.raises(ValueError, match=r"node 1 must be \[op"):
+        space.from_json({"nodes": [["tanh", 0]]})
     with pytest.raises(ValueError, match="'tanh' takes 1 arg"):
         space.from_json({"op": "tanh", "args": []})
     with pytest.raises(ValueError, match="unexpected keys"):

@@ -18,6 +18,28 @@ balanced ``b(b(u, u), b(u, u))``). `pangaea_shapes` therefore takes
 ``max_binary_depth`` (default 2, the table's convention — an inference) and
 ``None`` gives the unrestricted count.
 
+The searched space is larger than the table's: the mutations make graphs in
+which x feeds a binary node (``relu(x) + x``), nodes feed several consumers
+(``h1 = tanh(x); max(h1, h1)``) and binary nodes nest deeper.
+`searched_count` counts it exactly: every canonical
+`evoforge.activations.graph.Graph` with n operator nodes (its shapes are the
+depth-first traces `searched_shapes` lists, and the tests check that random
+mutation chains reach every one of them and nothing else), each with
+U^u · B^b operator choices and Σ_{i≤3} C(e, i) parameter placements, e = u + 2b
++ 1 as in eq. 4.12. The search also evaluates graphs above ``max_nodes``: an
+insert on a graph of ``max_nodes`` nodes adds one node, or two (a binary
+operator with its ``zero``/``one`` input), before the bloat rule removes them.
+
+Which of these graphs can the mutations reach from the initial forms?
+`reachable_shapes` walks every mutation exhaustively: with ``max_nodes`` = 3
+all 62 shapes of up to 3 nodes, but with ``max_nodes`` = 4 (and 5) only 510
+of the 542 shapes of up to 4 nodes: a max/min insert shares one source
+between two inputs of one new node, so two shared nodes whose consumers
+interleave (``h1 = tanh(x); h2 = exp(h1); (h1 + h2) * h2``) are never made.
+`searched_count` is therefore the space the search works in (every graph
+`PangaeaSpace` accepts, and everything the mutations make lies in it) and
+`reachable_shapes` measures the part a run can reach, for small sizes.
+
 Example:
     >>> cafe_s1_count(), cafe_s2_count()
     (3456, 41278242816)
@@ -25,6 +47,8 @@ Example:
     10170042948450
     >>> aquasurf_count()
     5103
+    >>> searched_count(1)  # 27·4 unary(x) + 7·8 binary(x, x)
+    164
 """
 
 from __future__ import annotations
@@ -35,6 +59,7 @@ from math import comb
 
 from evoforge.activations.cafe import core_unit
 from evoforge.activations.expr import Binary, Node, Unary, X, walk
+from evoforge.activations.graph import Graph, Op
 from evoforge.activations.operators import CAFE_BINARY, CAFE_UNARY, PANGAEA_BINARY, PANGAEA_UNARY
 
 MAX_PARAMS = 3
@@ -188,6 +213,162 @@ def pangaea_total(max_nodes: int = 7, max_binary_depth: int | None = 2) -> int:
         108
     """
     return sum(pangaea_table(max_nodes, max_binary_depth).values())
+
+
+# --- the searched space: canonical graphs with shared nodes ---------------------------
+
+
+def searched_shapes(n_nodes: int) -> Iterator[Graph]:
+    """Every canonical graph with ``n_nodes`` operator nodes, unary nodes
+    ``identity`` and binary ones ``add`` (only the shape matters): the
+    depth-first traces from the output, each input slot reading x, a node
+    already finished, or a new node. Exponential: for checking
+    `searched_count` on small sizes.
+
+    Example:
+        >>> from evoforge.activations.graph import to_text
+        >>> [to_text(g) for g in searched_shapes(1)]
+        ['identity(x)', 'x + x']
+    """
+    for nodes, _, used in _new_node((), n_nodes):
+        if used == n_nodes:
+            yield Graph(nodes)
+
+
+_Trace = tuple[tuple[Op, ...], int, int]  # (nodes so far, id read, new nodes made)
+
+
+def _slot(nodes: tuple[Op, ...], budget: int) -> Iterator[_Trace]:
+    for ref in range(len(nodes) + 1):  # x or a finished node
+        yield nodes, ref, 0
+    if budget >= 1:
+        yield from _new_node(nodes, budget)
+
+
+def _new_node(nodes: tuple[Op, ...], budget: int) -> Iterator[_Trace]:
+    for inner, src, used in _slot(nodes, budget - 1):
+        yield (*inner, Op("identity", (src,), (False,))), len(inner) + 1, used + 1
+    for first, a, used_a in _slot(nodes, budget - 1):
+        for second, b, used_b in _slot(first, budget - 1 - used_a):
+            made = used_a + used_b + 1
+            yield (*second, Op("add", (a, b), (False, False))), len(second) + 1, made
+
+
+@cache
+def _slot_ways(finished: int, u: int, b: int) -> int:
+    """Ways for one input slot, with ``finished`` nodes to read besides x, to
+    read an existing source (u = b = 0) or to make exactly u unary and b binary
+    new nodes."""
+    if u == b == 0:
+        return finished + 1
+    return _node_ways(finished, u, b)
+
+
+@cache
+def _node_ways(finished: int, u: int, b: int) -> int:
+    """Ways to make a new node that, with the new nodes below it, has u unary and
+    b binary nodes."""
+    total = _slot_ways(finished, u - 1, b) if u else 0
+    if b:
+        for u1 in range(u + 1):
+            for b1 in range(b):
+                total += _slot_ways(finished, u1, b1) * _slot_ways(
+                    finished + u1 + b1, u - u1, b - 1 - b1
+                )
+    return total
+
+
+def searched_rows(n_nodes: int) -> list[tuple[int, int, int, int]]:
+    """The searched space's rows for n nodes, as `pangaea_rows`: (binary nodes,
+    unary nodes, edges, shapes).
+
+    Example:
+        >>> searched_rows(2)
+        [(0, 2, 3, 1), (1, 1, 4, 4), (2, 0, 5, 3)]
+    """
+    rows = []
+    for b in range(n_nodes + 1):
+        u = n_nodes - b
+        rows.append((b, u, u + 2 * b + 1, _node_ways(0, u, b)))
+    return rows
+
+
+def searched_count(
+    n_nodes: int, n_unary: int = 27, n_binary: int = 7, max_params: int = MAX_PARAMS
+) -> int:
+    """Functions in the searched space with ``n_nodes`` operator nodes (module docs).
+
+    Example:
+        >>> searched_count(2) > pangaea_count(2)
+        True
+    """
+    return sum(
+        shapes * n_unary**u * n_binary**b * sum(comb(e, i) for i in range(max_params + 1))
+        for b, u, e, shapes in searched_rows(n_nodes)
+    )
+
+
+def graph_shape(g: Graph) -> Graph:
+    """``g``'s shape: unary nodes ``identity``, binary nodes ``add``, no parameters.
+
+    Example:
+        >>> from evoforge.activations.graph import parse, to_text
+        >>> to_text(graph_shape(parse("h1 = tanh(alpha*x); max(h1, exp(h1))")))
+        'h1 = identity(x); h1 + identity(h1)'
+    """
+    return Graph(
+        tuple(
+            Op("identity" if len(n.inputs) == 1 else "add", n.inputs, (False,) * len(n.inputs))
+            for n in g.nodes
+        )
+    )
+
+
+def reachable_shapes(max_nodes: int) -> set[Graph]:
+    """Every graph shape (operators as in `searched_shapes`) that PANGAEA's
+    mutations reach from the two initial forms with the bloat rule at
+    ``max_nodes``: an exhaustive walk over every insert (a unary, a binary with
+    a neutral input, a max/min) on every edge and every removal; change and
+    regenerate keep the shape. Grows fast: seconds for ``max_nodes`` = 3.
+
+    Example:
+        >>> len({g for g in reachable_shapes(2) if g.n_nodes <= 2}), sum(
+        ...     len(list(searched_shapes(n))) for n in (1, 2))
+        (10, 10)
+    """
+    from evoforge.activations import pangaea  # the mutations, only for this walk
+
+    u = Op("identity", (0,), (False,))
+    start = [
+        Graph((u, Op("identity", (1,), (False,)))),
+        Graph((u, u, Op("add", (1, 2), (False,) * 2))),
+    ]
+    seen, frontier = set(start), list(start)
+    while frontier:
+        g = frontier.pop()
+        kids = []
+        if g.n_nodes <= max_nodes:
+            kids += [
+                pangaea.insert_at(g, e, op) for e in g.edges() for op in ("tanh", "add", "max")
+            ]
+        if g.n_nodes >= 2:
+            for k, node in enumerate(g.nodes, 1):
+                kids += [pangaea.remove_at(g, k, keep) for keep in range(len(node.inputs))]
+        for child in map(graph_shape, kids):
+            if child not in seen:
+                seen.add(child)
+                frontier.append(child)
+    return seen
+
+
+def searched_table(max_nodes: int = 7) -> dict[int, int]:
+    """{n: searched functions with n nodes} for n = 1..max_nodes.
+
+    Example:
+        >>> searched_table(2)
+        {1: 164, 2: 20994}
+    """
+    return {n: searched_count(n) for n in range(1, max_nodes + 1)}
 
 
 # --- unique functions of the AQuaSurF benchmark space ---------------------------------

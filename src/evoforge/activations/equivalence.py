@@ -32,7 +32,8 @@ import warnings
 import numpy as np
 import torch
 
-from evoforge.activations.expr import Node, evaluate
+from evoforge.activations.expr import Node
+from evoforge.activations.graph import Graph, evaluate
 
 SEED = 20240404
 N_SAMPLES = 1000
@@ -55,7 +56,7 @@ SAMPLES: np.ndarray = _truncated_normal(N_SAMPLES, BOUND, SEED)
 SAMPLES.setflags(write=False)
 
 
-def outputs(genome: Node, points: np.ndarray | None = None) -> np.ndarray:
+def outputs(genome: Graph | Node, points: np.ndarray | None = None) -> np.ndarray:
     """The genome's float64 outputs at ``points`` (default `SAMPLES`), parameters at 1.
 
     Example:
@@ -89,7 +90,7 @@ def same_outputs(a: np.ndarray, b: np.ndarray, rtol: float = RTOL, atol: float =
     return bool(np.all(np.abs(a[fin] - b[fin]) <= atol + rtol * np.abs(b[fin])))
 
 
-def equivalent(a: Node, b: Node) -> bool:
+def equivalent(a: Graph | Node, b: Graph | Node) -> bool:
     """Whether two genomes compute the same function on `SAMPLES` (see the module docs).
 
     Example:
@@ -117,7 +118,7 @@ def canonical(values: np.ndarray) -> np.ndarray:
     return v + 0.0  # turns -0.0 into 0.0
 
 
-def signature(genome: Node) -> bytes:
+def signature(genome: Graph | Node) -> bytes:
     """A hashable 16-byte digest of the genome's rounded outputs on `SAMPLES`.
 
     Example:
@@ -140,7 +141,7 @@ def signature_of_outputs(values: np.ndarray) -> bytes:
     return hashlib.blake2b(v.tobytes(), digest_size=16).digest()
 
 
-def fingerprint(genome: Node) -> int:
+def fingerprint(genome: Graph | Node) -> int:
     """`signature` as a 64-bit int, for `evoforge.evolution.fec`'s fingerprints.
 
     Example:

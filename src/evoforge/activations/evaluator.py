@@ -54,7 +54,8 @@ import torch
 from torch import nn
 
 from evoforge.activations import equivalence
-from evoforge.activations.expr import Node, evaluate
+from evoforge.activations.expr import Node
+from evoforge.activations.graph import Graph, evaluate
 from evoforge.activations.module import MODES, Activation
 from evoforge.evolution.space import MIN_FITNESS, NO_BUDGET, Budget, Evaluation
 from evoforge.nn import (
@@ -116,7 +117,7 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def param_fingerprint(genome: Node) -> int:
+def param_fingerprint(genome: Graph | Node) -> int:
     """64-bit digest of the genome's outputs with parameters at 1 and at distinct other values.
 
     Equal for functionally equivalent parameter-free genomes (it is then exactly
@@ -200,7 +201,7 @@ class ActivationEvaluator(LazyImageData):
     def in_shape(self) -> tuple[int, ...]:
         return IMAGE_SHAPES[self.dataset]
 
-    def build(self, genome: Node, seed: int | None = None) -> nn.Module:
+    def build(self, genome: Graph | Node, seed: int | None = None) -> nn.Module:
         """The model with ``genome`` at every activation site, initialised (seeded)."""
         seed = self.seed if seed is None else seed
         with warnings.catch_warnings():
@@ -216,7 +217,7 @@ class ActivationEvaluator(LazyImageData):
 
     def train_genome(
         self,
-        genome: Node,
+        genome: Graph | Node,
         seed: int | None = None,
         config: TrainConfig | None = None,
         data: ImageData | None = None,
@@ -244,7 +245,7 @@ class ActivationEvaluator(LazyImageData):
             return float(result.val_accuracy)
         return LOSS_CEILING - min(float(result.val_loss), LOSS_CEILING)
 
-    def evaluate(self, genome: Node, budget: Budget = NO_BUDGET) -> Evaluation:
+    def evaluate(self, genome: Graph | Node, budget: Budget = NO_BUDGET) -> Evaluation:
         try:
             result = self.train_genome(genome)
         except Exception as exc:  # a degenerate function must not stop the run
@@ -256,6 +257,6 @@ class ActivationEvaluator(LazyImageData):
         fitness = self.score(result)
         return Evaluation(fitness=fitness, per_task=per_task, cost=result.steps, error=error)
 
-    def fingerprint(self, genome: Node) -> int:
+    def fingerprint(self, genome: Graph | Node) -> int:
         """`param_fingerprint`: equal for functionally equivalent genomes."""
         return param_fingerprint(genome)

@@ -29,8 +29,17 @@ from pathlib import Path
 import sympy as sp
 
 from evoforge.activations import operators as ops
-from evoforge.activations.expr import Node, X
-from evoforge.activations.formula import to_sympy, to_text
+from evoforge.activations.expr import Node
+from evoforge.activations.graph import (
+    OUTPUT_EDGE,
+    Edge,
+    Graph,
+    as_graph,
+    param_edges,
+    to_sympy,
+    to_text,
+)
+from evoforge.activations.graph import parse as parse_graph
 from evoforge.errors import EvoforgeError
 
 # Each operator as Python source over its inputs a (and b); helpers named here
@@ -91,49 +100,44 @@ class ExportError(EvoforgeError, ValueError):
     """A genome with an operator the exporter has no source for."""
 
 
-def export_source(genome: Node) -> str:
-    """A standalone PyTorch module file computing `genome` (see the module docstring).
+def export_source(genome: Graph | Node) -> str:
+    """A standalone PyTorch module file computing `genome` (see the module docstring);
+    a shared graph node is computed once.
 
     Example:
-        >>> from evoforge.activations.formula import parse
-        >>> "torch.tanh(" in export_source(parse("tanh(x)"))
+        >>> from evoforge.activations.graph import parse
+        >>> "torch.tanh(" in export_source(parse("h1 = tanh(x); h1 * h1"))
         True
     """
+    g = as_graph(genome)
     lines: list[str] = []
-    counter = iter(range(10**6))
-    n_params = genome.n_params
-    param_index = iter(range(n_params))
+    n_params = g.n_params
+    index = {edge: i for i, edge in enumerate(param_edges(g))}
     used: set[str] = set()
 
-    def rec(n: Node) -> str:
-        index = next(param_index) if n.param else None
-        if isinstance(n, X):
-            value = "x"
-        else:
-            if n.op not in TORCH_SOURCE:
-                raise ExportError(f"operator {n.op!r} has no PyTorch source to export")
-            inputs = [rec(c) for c in n.children]
-            code = _TEMPLATES[n.op]
-            used.update(h for h in _HELPERS if h + "(" in code)
-            if "EPS" in code:
-                used.add("EPS")
-            code = code.format(a=inputs[0], b=inputs[-1])
-            value = f"v{next(counter)}"
-            lines.append(f"        {value} = {code}")
-        if index is not None:
-            scaled = f"v{next(counter)}"
-            lines.append(f"        {scaled} = {value} * self._scale(self.p{index}, x)")
-            value = scaled
-        return value
+    def read(edge: Edge) -> str:
+        value = f"v{g.source(edge)}" if g.source(edge) else "x"
+        if edge not in index:
+            return value
+        return f"{value} * self._scale(self.p{index[edge]}, x)"
 
-    result = rec(genome)
+    for k, node in enumerate(g.nodes, 1):
+        if node.op not in TORCH_SOURCE:
+            raise ExportError(f"operator {node.op!r} has no PyTorch source to export")
+        code = _TEMPLATES[node.op]
+        used.update(h for h in _HELPERS if h + "(" in code)
+        if "EPS" in code:
+            used.add("EPS")
+        inputs = [f"({read((k, s))})" for s in range(len(node.inputs))]
+        lines.append(f"        v{k} = {code.format(a=inputs[0], b=inputs[-1])}")
+    result = read((OUTPUT_EDGE, 0))
     helpers = "\n\n".join(inspect.getsource(_HELPERS[h]) for h in _HELPERS if h in used)
     params = "\n".join(
         f"        self.p{i} = nn.Parameter(torch.ones(shape))" for i in range(n_params)
     )
     return _TEMPLATE.format(
-        formula=to_text(genome),
-        sympy=sp.sstr(to_sympy(genome)),
+        formula=to_text(g),
+        sympy=sp.sstr(to_sympy(g)),
         eps=f"EPS = {ops.EPS!r}\n\n\n" if "EPS" in used else "",
         helpers=(helpers + "\n\n") if helpers else "",
         params=params or "        pass",
@@ -197,12 +201,10 @@ def export_run(run_dir: Path, out: Path, best_text: str) -> list[Path]:
         >>> [p.name for p in export_run(out, out / "export", "# best\\nrelu(x) + x\\n")]
         ['formula.txt', 'sympy.txt', 'activation.py']
     """
-    from evoforge.activations.formula import parse
-
     text = "\n".join(
         line for line in best_text.splitlines() if line.strip() and not line.startswith("#")
     )
-    genome = parse(text.strip())
+    genome = parse_graph(text.strip())
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "formula.txt": to_text(genome) + "\n",

@@ -1,4 +1,4 @@
-"""Expression trees: the genome shared by CAFE trees and PANGAEA graphs.
+"""Expression trees: CAFE's genome, and the tree form of any formula.
 
 A genome is an immutable, hashable tree of `X` (the input x), `Unary` and
 `Binary` nodes. Every node has exactly one outgoing edge (to its parent, or to
@@ -8,23 +8,20 @@ that edge. ``alpha*x`` is a parameter on an input edge, ``beta*tanh(x)`` one on
 tanh's output edge. Positions are paths: tuples of child indices from the root.
 
 Parameters are ordered by a pre-order walk (node, then its inputs left to right),
-which is the order their names appear in the printed formula.
+which is the order their names appear in the printed formula. A tree is
+evaluated as the graph it is (`evoforge.activations.graph.evaluate`), whose
+parameters are in the same order.
 
 Example:
-    >>> import torch
     >>> g = Binary("mul", Unary("tanh", X(param=True)), Unary("relu", X()))
     >>> g.n_nodes, g.n_edges, g.n_params
     (3, 5, 1)
-    >>> evaluate(g, torch.tensor([2.0]), [torch.tensor(0.5)]).tolist()
-    [1.5231883525848389]
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-
-import torch
 
 from evoforge.activations.operators import get
 
@@ -164,33 +161,6 @@ def replace_at(node: Node, path: Path, new: Node) -> Node:
     return with_children(node, kids)
 
 
-def depth_of(path: Path) -> int:
-    """Depth of the node at ``path`` (the root has depth 0)."""
-    return len(path)
-
-
-def strip_params(node: Node) -> Node:
-    """The same tree with every parameter removed.
-
-    Example:
-        >>> strip_params(Unary("tanh", X(True), True))
-        Unary(op='tanh', arg=X(param=False), param=False)
-    """
-    kids = [strip_params(c) for c in node.children]
-    return replace(with_children(node, kids), param=False)
-
-
-def set_params(node: Node, paths: set[Path] | frozenset[Path], prefix: Path = ()) -> Node:
-    """The same tree with parameters on exactly the edges leaving ``paths``.
-
-    Example:
-        >>> set_params(Unary("tanh", X()), {(0,)}).arg
-        X(param=True)
-    """
-    kids = [set_params(c, paths, (*prefix, i)) for i, c in enumerate(node.children)]
-    return replace(with_children(node, kids), param=prefix in paths)
-
-
 def operators(node: Node) -> list[str]:
     """Operator names in pre-order.
 
@@ -199,20 +169,3 @@ def operators(node: Node) -> list[str]:
         ['add', 'sin']
     """
     return [n.op for _, n in walk(node) if not isinstance(n, X)]
-
-
-def evaluate(node: Node, x: torch.Tensor, params: Sequence[torch.Tensor] = ()) -> torch.Tensor:
-    """The function's value at ``x``; ``params`` (pre-order) default to 1 if not given.
-
-    Example:
-        >>> evaluate(Binary("max", X(), Unary("zero", X())), torch.tensor([-1.0, 2.0])).tolist()
-        [0.0, 2.0]
-    """
-    it = iter(params)
-
-    def rec(n: Node) -> torch.Tensor:
-        scale = next(it, None) if n.param else None
-        out = x if isinstance(n, X) else get(n.op).torch(*[rec(c) for c in n.children])
-        return out if scale is None else out * scale
-
-    return rec(node)

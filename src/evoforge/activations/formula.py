@@ -40,12 +40,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from evoforge.activations.expr import Binary, Node, Unary, X
 from evoforge.activations.operators import INFIX, OPERATORS, get
 from evoforge.errors import EvoforgeError
+
+if TYPE_CHECKING:
+    from evoforge.activations.graph import Graph
 
 PARAM_NAMES: tuple[str, ...] = (
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -118,13 +122,18 @@ def _check_printable(node: Node) -> None:
         )
 
 
-def to_text(node: Node) -> str:
-    """The genome as a formula.
+def to_text(node: Node | Graph) -> str:
+    """The genome as a formula; a `evoforge.activations.graph.Graph` prints in
+    its own form (bindings for shared nodes).
 
     Example:
         >>> to_text(Binary("max", Unary("sin", X()), Unary("zero", X(), param=True)))
         'max(sin(x), alpha*zero(x))'
     """
+    if not isinstance(node, X | Unary | Binary):
+        from evoforge.activations import graph  # graph builds on this module
+
+        return graph.to_text(node)
     _check_printable(node)
     counter = iter(range(len(PARAM_NAMES) + 1))
 
@@ -329,20 +338,16 @@ def parse(text: str) -> Node:
     return _Parser(text).parse()
 
 
-def to_sympy(node: Node) -> sp.Expr:
-    """The genome as a sympy expression in the symbol ``x`` (parameters: alpha, beta, ...).
+def to_sympy(node: Node | Graph) -> sp.Expr:
+    """The genome (a tree or a `evoforge.activations.graph.Graph`) as a sympy
+    expression in the symbol ``x`` (parameters: alpha, beta, ...).
 
     Example:
         >>> to_sympy(parse("alpha*tanh(x)"))
         alpha*tanh(x)
     """
-    _check_printable(node)
-    x = sp.Symbol("x", real=True)
-    counter = iter(range(len(PARAM_NAMES) + 1))
+    from evoforge.activations import graph  # graph builds on this module
 
-    def rec(n: Node) -> sp.Expr:
-        scale = sp.Symbol(param_name(next(counter)), real=True) if n.param else None
-        out = x if isinstance(n, X) else OPERATORS[n.op].sympy(*[rec(c) for c in n.children])
-        return out if scale is None else scale * out
-
-    return rec(node)
+    if isinstance(node, X | Unary | Binary):
+        _check_printable(node)
+    return graph.to_sympy(node)

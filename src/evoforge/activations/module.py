@@ -34,14 +34,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from evoforge.activations.expr import Node, evaluate
-from evoforge.activations.formula import parse, to_text
+from evoforge.activations.expr import Node
+from evoforge.activations.graph import Graph, as_graph, evaluate, parse, to_text
 
 MODES = ("per_channel", "per_layer", "per_neuron")
 
 
 class Activation(nn.Module):
-    """The function of ``genome`` (a tree or a formula) with learnable parameters.
+    """The function of ``genome`` (a graph, a tree or its text) with learnable parameters.
 
     Example:
         >>> import torch
@@ -52,7 +52,7 @@ class Activation(nn.Module):
 
     def __init__(
         self,
-        genome: Node | str,
+        genome: Graph | Node | str,
         mode: str = "per_channel",
         channels: int | None = None,
         neuron_shape: tuple[int, ...] | None = None,
@@ -60,7 +60,7 @@ class Activation(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-        self.genome: Node = parse(genome) if isinstance(genome, str) else genome
+        self.genome: Graph = parse(genome) if isinstance(genome, str) else as_graph(genome)
         self.mode = mode
         self._n_params = self.genome.n_params
         if mode == "per_layer":
@@ -77,7 +77,7 @@ class Activation(nn.Module):
 
     @classmethod
     def from_formula(cls, text: str, mode: str = "per_channel", **kwargs) -> Activation:
-        """An `Activation` for a formula (see `evoforge.activations.formula`).
+        """An `Activation` for a formula (see `evoforge.activations.graph`).
 
         Example:
             >>> Activation.from_formula("tanh(x)").formula

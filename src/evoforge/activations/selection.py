@@ -22,7 +22,7 @@ from pathlib import Path
 from scipy import stats
 
 from evoforge.activations.evaluator import ActivationEvaluator
-from evoforge.activations.formula import parse
+from evoforge.activations.graph import parse
 from evoforge.evolution.store import connect
 from evoforge.nn.train import TrainConfig
 

@@ -1,10 +1,14 @@
 """`SearchSpace` implementations for the two representations (see
 `evoforge.evolution.space`): `CafeSpace` (trees, with crossover) and
-`PangaeaSpace` (parametric graphs).
+`PangaeaSpace` (parametric graphs with shared nodes).
 
-The text form is the formula of `evoforge.activations.formula`; the JSON form
-is nested objects ``{"op": name, "args": [...], "param": true}`` with
-``{"op": "x"}`` for the input (``param`` only when true).
+CAFE's text form is the formula of `evoforge.activations.formula`, its JSON
+form nested objects ``{"op": name, "args": [...], "param": true}`` with
+``{"op": "x"}`` for the input (``param`` only when true). PANGAEA's text form
+is `evoforge.activations.graph`'s (a tree formula when no node is shared),
+its JSON form ``{"nodes": [[op, [inputs], [params]], ...], "out_param": b}``
+(`graph_to_json`); a tree's JSON, as stores written before graphs hold, is
+read as that tree's graph.
 
 Example:
     >>> import numpy as np
@@ -15,6 +19,8 @@ Example:
     >>> g = space.initial(np.random.default_rng(0))
     >>> space.from_json(space.to_json(g)) == g == space.from_text(space.to_text(g))
     True
+    >>> space.from_text("h1 = tanh(x); max(h1, h1)").n_nodes
+    2
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from evoforge.activations import cafe, pangaea
-from evoforge.activations.expr import Binary, Node, Unary, X, operators
+from evoforge.activations import cafe, graph, pangaea
+from evoforge.activations.expr import Binary, Node, Unary, X
 from evoforge.activations.formula import parse, to_text
+from evoforge.activations.graph import Graph, Op
 from evoforge.activations.operators import PANGAEA_BINARY, PANGAEA_UNARY, get
 
 
@@ -72,6 +79,52 @@ def from_json(data: Any) -> Node:
         raise ValueError(f"genome JSON: {op.name!r} takes {op.arity} arg(s), got {len(args)}")
     kids = [from_json(a) for a in args]
     return Unary(op.name, kids[0], param) if op.arity == 1 else Binary(op.name, *kids, param)
+
+
+def graph_to_json(g: Graph) -> dict[str, Any]:
+    """An exact JSON-serialisable form of a graph.
+
+    Example:
+        >>> graph_to_json(graph.parse("h1 = sin(x); max(h1, alpha*h1)"))
+        {'nodes': [['sin', [0], [False]], ['max', [1, 1], [False, True]]], 'out_param': False}
+    """
+    nodes = [[n.op, list(n.inputs), list(n.params)] for n in g.nodes]
+    return {"nodes": nodes, "out_param": g.out_param}
+
+
+def graph_from_json(data: Any) -> Graph:
+    """The graph of `graph_to_json`'s form, or of a tree's `to_json` form;
+    ValueError on malformed data.
+
+    Example:
+        >>> graph.to_text(graph_from_json({"nodes": [["tanh", [0], [True]]]}))
+        'tanh(alpha*x)'
+    """
+    if isinstance(data, dict) and "nodes" not in data:
+        return graph.as_graph(from_json(data))
+    if not isinstance(data, dict) or not isinstance(data["nodes"], list):
+        raise ValueError(f"graph JSON: expected an object with a 'nodes' list, got {data!r}")
+    extra = set(data) - {"nodes", "out_param"}
+    if extra:
+        raise ValueError(f"graph JSON: unexpected keys {sorted(extra)}; expected nodes, out_param")
+    out_param = data.get("out_param", False)
+    if not isinstance(out_param, bool):
+        raise ValueError(f"graph JSON: 'out_param' must be true or false, got {out_param!r}")
+    nodes = []
+    for i, entry in enumerate(data["nodes"]):
+        ok = isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+        ok = ok and all(isinstance(v, list) for v in entry[1:])
+        if (
+            not ok
+            or not all(type(v) is int for v in entry[1])
+            or not all(isinstance(v, bool) for v in entry[2])
+        ):
+            raise ValueError(
+                f"graph JSON: node {i + 1} must be [op, [input ids], [parameter flags]],"
+                f" got {entry!r}"
+            )
+        nodes.append(Op(entry[0], tuple(entry[1]), tuple(entry[2])))
+    return Graph(tuple(nodes), out_param)
 
 
 class _FormulaSpace(ABC):
@@ -132,8 +185,9 @@ class CafeSpace(_FormulaSpace):
 
 
 class PangaeaSpace(_FormulaSpace):
-    """PANGAEA graphs: ``initial`` is `pangaea.random_initial`, ``mutate`` is
-    `pangaea.mutate` (insert/remove/change/regenerate, bloat rule, fresh parameters).
+    """PANGAEA graphs (`evoforge.activations.graph.Graph`): ``initial`` is
+    `pangaea.random_initial`, ``mutate`` is `pangaea.mutate`
+    (insert/remove/change/regenerate, bloat rule, fresh parameters).
 
     Example:
         >>> import numpy as np
@@ -158,22 +212,32 @@ class PangaeaSpace(_FormulaSpace):
         self.unary = tuple(unary)
         self.binary = tuple(binary)
 
-    def initial(self, rng: np.random.Generator) -> Node:
+    def initial(self, rng: np.random.Generator) -> Graph:
         return pangaea.random_initial(rng, self.unary, self.binary, self.max_params)
 
     random = initial
 
-    def mutate(self, genome: Node, rng: np.random.Generator) -> tuple[Node, str]:
+    def mutate(self, genome: Graph, rng: np.random.Generator) -> tuple[Graph, str]:
         return pangaea.mutate(genome, rng, self.max_nodes, self.max_params, self.unary, self.binary)
 
-    def _check(self, genome: Node) -> Node:
+    def to_text(self, genome: Graph) -> str:
+        return graph.to_text(genome)
+
+    def from_text(self, text: str) -> Graph:
+        return self._check(graph.parse(text))
+
+    def to_json(self, genome: Graph) -> Any:
+        return graph_to_json(genome)
+
+    def from_json(self, data: Any) -> Graph:
+        return self._check(graph_from_json(data))
+
+    def _check(self, genome: Graph) -> Graph:
         allowed = set(self.unary) | set(self.binary)
-        bad = sorted(set(operators(genome)) - allowed)
+        bad = sorted(set(genome.operators()) - allowed)
         if bad:
             raise ValueError(
                 f"operators {bad} are not in this PANGAEA space; expected some of "
                 f"{', '.join(self.unary + self.binary)}"
             )
-        if genome.n_nodes == 0:
-            raise ValueError("a PANGAEA genome needs at least one operator node")
         return genome

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from evoforge.activations.expr import Node
-from evoforge.activations.formula import to_text
+from evoforge.activations.graph import to_text
 from evoforge.activations.space import PangaeaSpace
 from evoforge.init.autoinit import autoinit
 from evoforge.nn.data import ImageData, load_image_data

@@ -72,8 +72,7 @@ def _automl_zero(text: str, table: Mapping[str, Any]) -> RenderedGenome:
 def _activations(text: str, table: Mapping[str, Any]) -> RenderedGenome:
     import torch
 
-    from evoforge.activations.expr import evaluate
-    from evoforge.activations.formula import parse
+    from evoforge.activations.graph import evaluate, parse
 
     node = parse(text)
     x = torch.linspace(-5.0, 5.0, 401)
