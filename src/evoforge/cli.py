@@ -23,6 +23,8 @@ Example:
     $ evoforge envs
     $ evoforge replay runs/cartpole --id 12
     $ evoforge agent runs/cartpole --episodes 100 --export best.safetensors
+    $ evoforge rerank runs/pangaea --top 10 --runs 2 --model '{name = "mlp", hidden = [64]}'
+    $ evoforge final-test runs/pangaea --top 3 --seeds 10
 """
 
 from __future__ import annotations
@@ -244,6 +246,30 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--episodes", type=int, default=100, help="fixed final episodes (100)")
     agent.add_argument("--strip", type=Path, help="write a PNG strip of one final episode")
     agent.add_argument("--export", type=Path, help="write the weights as safetensors")
+    rerank = commands.add_parser(
+        "rerank",
+        help="an activations run's best distinct functions retrained on the full schedule,"
+        " on the search model and any --model (general-function selection); resumable",
+    )
+    rerank.add_argument("run_dir", type=Path, help="run directory of an activations run")
+    rerank.add_argument("--top", type=_positive_int, default=10, help="functions to rerank (10)")
+    rerank.add_argument("--runs", type=_positive_int, default=2, help="trainings per model (2)")
+    rerank.add_argument(
+        "--model", dest="models", action="append", default=[], metavar="TOML",
+        help="another architecture as a TOML inline table, e.g. '{name = \"mlp\"}'; repeatable",
+    )  # fmt: skip
+    final = commands.add_parser(
+        "final-test",
+        help="after rerank: the best reranked, the general function, ReLU and Swish trained"
+        " --seeds times, test accuracy, one-tailed Welch p vs ReLU, learned parameters; resumable",
+    )
+    final.add_argument("run_dir", type=Path, help="run directory of an activations run")
+    final.add_argument("--top", type=_positive_int, default=3, help="reranked functions (3)")
+    final.add_argument("--seeds", type=_positive_int, default=10, help="trainings each (10)")
+    final.add_argument(
+        "--baseline", dest="baselines", action="append", metavar="FORMULA",
+        help="baseline functions (default: relu(x) and swish(x)); repeatable",
+    )  # fmt: skip
     strategies = commands.add_parser(
         "strategies", help="list the search strategies with their parameters and defaults"
     )
@@ -397,6 +423,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         checkpoint = store.latest_checkpoint()
         state = checkpoint[1] if checkpoint else {}
         islands = _islands_row(store, state.get("islands"))
+        steps = _steps_lines(store, meta)
     except sqlite3.DatabaseError as exc:  # opened, but damaged further in
         raise StoreError(
             f"{store.path}: the store is damaged ({exc}); the rows are intact up to id"
@@ -405,7 +432,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _print_json(run_dir, meta, summary, state, islands)
+        _print_json(run_dir, meta, summary, state, islands, steps)
         return 0
     console = Console()
     best_path = run_dir / BEST_FILE
@@ -437,7 +464,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    for line in steps:
+        console.print(line, markup=False, highlight=False)
     return 0
+
+
+def _steps_lines(store: RunStore, meta: dict[str, Any]) -> list[str]:
+    """The steps run after the search (an activations run's rerank and final test)."""
+    if meta.get("domain") != "activations":
+        return []
+    from evoforge.activations.steps import summary
+
+    return summary(store)
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -453,6 +491,7 @@ def _print_json(
     summary: dict[str, Any],
     state: dict[str, Any],
     islands: str | None,
+    steps: list[str],
 ) -> None:
     """`show`'s figures as one JSON object on standard output (keys as in the
     table, snake_case; ``best`` is the best individual with its genome text)."""
@@ -480,6 +519,7 @@ def _print_json(
         "elapsed": state.get("elapsed", 0.0),
         "islands": islands,
         "new_bests": new_bests,
+        "steps": steps,
         "best": None
         if best is None
         else {
@@ -515,6 +555,29 @@ def _islands_row(store: RunStore, islands: dict | None) -> str | None:
         f"{len(entries)}: P {sizes}, {counts} individuals,"
         f" {migrations} migrations, {restarts} restarts"
     )
+
+
+def _cmd_activation_step(args: argparse.Namespace) -> int:
+    """``rerank`` and ``final-test``: one JSON line per training, then the summary."""
+    from evoforge.activations import steps
+
+    def echo(row: dict[str, Any]) -> None:
+        print(json.dumps(row), flush=True)
+
+    if args.command == "rerank":
+        models = [steps.parse_model(text) for text in args.models]
+        steps.rerank(args.run_dir, args.top, args.runs, models, echo=echo)
+    else:
+        baselines = tuple(args.baselines or steps.BASELINES)
+        steps.final_test(args.run_dir, args.top, args.seeds, baselines, echo=echo)
+        for path in steps.write_parameter_figures(args.run_dir):
+            print(f"wrote {path}", file=sys.stderr)
+    store = RunStore.open(args.run_dir / STORE_FILE)
+    try:
+        print("\n".join(steps.summary(store)), file=sys.stderr)
+    finally:
+        store.close()
+    return 0
 
 
 def _cmd_strategies(args: argparse.Namespace) -> int:
@@ -635,6 +698,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_datasets()
         if args.command == "strategies":
             return _cmd_strategies(args)
+        if args.command in ("rerank", "final-test"):
+            return _cmd_activation_step(args)
         if args.command in ("envs", "replay", "agent"):
             from evoforge.weights import atari
 

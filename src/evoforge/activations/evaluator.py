@@ -224,18 +224,30 @@ class ActivationEvaluator(LazyImageData):
     ) -> TrainResult:
         """Build and train one model (``seed`` and ``config`` default to the evaluator's);
         raises on a model that cannot be built. Used for reranking and final tests."""
+        return self.train_model(genome, seed, config, data)[1]
+
+    def train_model(
+        self,
+        genome: Graph | Node,
+        seed: int | None = None,
+        config: TrainConfig | None = None,
+        data: ImageData | None = None,
+    ) -> tuple[nn.Module, TrainResult]:
+        """`train_genome`, also returning the trained model (its `Activation`
+        modules hold the learned parameter values)."""
         seed = self.seed if seed is None else seed
         with _one_thread():
             model = self.build(genome, seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return train(
+                result = train(
                     model,
                     data if data is not None else self.data,
                     config or self.train_config,
                     seed=seed,
                     device=self.device,
                 )
+        return model, result
 
     def score(self, result: TrainResult) -> float:
         """The fitness of a training result (0 for a diverged one)."""

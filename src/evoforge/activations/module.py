@@ -16,9 +16,10 @@ built before the first forward trains them, and a state_dict loads into a
 fresh, unsized module (the loaded shapes size it).
 
 TorchScript: ``torch.jit.script`` cannot compile the module, because the
-genome is evaluated by a recursive walk over Python dataclasses (which
-TorchScript has no type for); ``torch.jit.trace`` works once the parameters
-are sized (the trace unrolls the genome into tensor operations), and
+genome is evaluated by a walk over the nodes of a Python dataclass (a
+`evoforge.activations.graph.Graph`, which TorchScript has no type for);
+``torch.jit.trace`` works once the parameters are sized (the trace unrolls
+the genome into tensor operations), and
 ``evoforge export`` writes a standalone, scriptable module for a found function.
 
 Example:

@@ -529,6 +529,31 @@ class RunStore:
         """Buffer an event; it is written by the next `checkpoint`."""
         self._events.append((time.time(), kind, json.dumps(payload)))
 
+    def record(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Write one event now, in its own transaction (steps run after a search,
+        such as reranking, record each result as it comes, so a stopped step
+        resumes where it stopped); `StoreError` if it cannot be written."""
+        self._write(
+            f"write a {kind} event",
+            lambda db: db.execute(
+                "INSERT INTO events (time, kind, payload) VALUES (?, ?, ?)",
+                (time.time(), kind, json.dumps(payload)),
+            ),
+        )
+
+    def _write(self, what: str, statements: Callable[[sqlite3.Connection], Any]) -> None:
+        """Run ``statements`` in one immediate transaction, all or none."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            statements(db)
+            db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StoreError(f"{self.path}: cannot {what}: {_cause(exc)}") from exc
+            raise
+
     def checkpoint(self, n_individuals: int, state: Mapping[str, Any]) -> None:
         """Write buffered individuals and events and replace the checkpoint, atomically.
 
@@ -576,19 +601,13 @@ class RunStore:
 
     def set_meta(self, **values: Any) -> None:
         """Set metadata keys (committed at once, all or none; values stored as JSON)."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
+        self._write(
+            "write",
+            lambda db: db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [(k, json.dumps(v)) for k, v in values.items()],
-            )
-            db.execute("COMMIT")
-        except BaseException as exc:
-            self._rollback()
-            if isinstance(exc, sqlite3.Error | OSError):
-                raise StoreError(f"{self.path}: cannot write: {_cause(exc)}") from exc
-            raise
+            ),
+        )
 
     def close(self) -> None:
         """Close the file; unbuffered rows are dropped (they belong to no checkpoint)."""

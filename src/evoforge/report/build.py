@@ -302,6 +302,22 @@ def _genome_section(d: _Data) -> list[str]:
     return out
 
 
+def _steps_section(d: _Data) -> list[str]:
+    """An activations run's rerank and final test, with the learned parameters."""
+    if d.meta.get("domain") != "activations":
+        return []
+    from evoforge.activations import steps
+
+    lines = steps.summary(d.view)
+    if not lines:
+        return []
+    out = ["<h2>Rerank and final test</h2>", f"<pre>{_e(chr(10).join(lines))}</pre>"]
+    for (function, model), params in steps.learned_parameters(d.view).items():
+        caption = f"learned parameters of {function} on model {model} (first seed), by depth"
+        out.append(_img(steps.parameter_figure(params, function), caption, caption))
+    return out
+
+
 def _status_rows(d: _Data) -> list[tuple[str, str]]:
     s, meta, state = d.summary, d.meta, d.state
     n = s["individuals"]
@@ -403,6 +419,7 @@ def build_report(run_dir: str | Path) -> str:
         else:
             body.append("<p class=muted>No individual stored yet.</p>")
         body += _genome_section(d)
+        body += _steps_section(d)
         config_text = (run_dir / "config.toml").read_text() if d.config else ""
         body += ["<h2>Config</h2>", f"<pre>{_e(config_text)}</pre>"]
     return (

@@ -1,0 +1,134 @@
+"""Rerank and final test as steps of an activations run: stored, resumable,
+across architectures, with the learned parameters recorded and plotted."""
+
+import json
+import shutil
+import tomllib
+
+import pytest
+import torch
+
+from evoforge.activations import steps
+from evoforge.cli import main
+from evoforge.config import parse_config
+from evoforge.evolution.run import STORE_FILE, Run
+from evoforge.evolution.store import RunStore
+
+torch.set_num_threads(1)
+SMALL_MLP = {"name": "mlp", "hidden": [8]}
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("search") / "run"
+    Run.create(run_dir, parse_config(tomllib.loads(steps.TINY_CONFIG))).run()
+    return run_dir
+
+
+@pytest.fixture
+def run_dir(searched, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(searched, copy)
+    return copy
+
+
+def _events(run_dir, kind):
+    store = RunStore.open(run_dir / STORE_FILE)
+    try:
+        return store.events(kind)
+    finally:
+        store.close()
+
+
+def test_rerank_is_stored_and_a_stopped_rerank_resumes_where_it_stopped(
+    run_dir, searched, tmp_path
+):
+    whole = steps.rerank(run_dir, top=3, runs=2)
+    assert len(_events(run_dir, "rerank_run")) == 3 * 2
+    assert [r.specialised for r in whole] == sorted((r.specialised for r in whole), reverse=True)
+    assert steps.rerank(run_dir, top=3, runs=2) == whole  # nothing retrained
+    assert len(_events(run_dir, "rerank_run")) == 6
+
+    stopped = tmp_path / "stopped"
+    shutil.copytree(searched, stopped)
+    seen = []
+
+    def stop_after_two(row):
+        seen.append(row)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        steps.rerank(stopped, top=3, runs=2, echo=stop_after_two)
+    assert len(_events(stopped, "rerank_run")) == 2
+    assert steps.rerank(stopped, top=3, runs=2) == whole  # the same trainings, seeded
+    assert len(_events(stopped, "rerank_run")) == 6
+    with pytest.raises(steps.StepError, match="other settings"):
+        steps.rerank(stopped, top=3, runs=1)
+
+
+def test_final_test_needs_a_rerank_and_the_relu_reference(run_dir):
+    with pytest.raises(steps.StepError, match="evoforge rerank"):
+        steps.final_test(run_dir, top=1, seeds=2)
+    with pytest.raises(steps.StepError, match="relu"):
+        steps.final_test(run_dir, top=1, seeds=2, baselines=("swish(x)",))
+    with pytest.raises(steps.StepError, match="not a run directory"):
+        steps.rerank(run_dir / "nowhere")
+
+
+def test_general_function_is_selected_across_architectures_and_tested_on_each(run_dir):
+    ranked = steps.rerank(run_dir, top=3, runs=1, models=[SMALL_MLP])
+    assert all(len(r.per_model) == 2 for r in ranked)
+    general = max(ranked, key=lambda r: (r.general, r.specialised))
+    rows = steps.final_test(run_dir, top=2, seeds=2)
+    on = {(r.label, r.model): r for r in rows}
+    assert on[("general", 0)].function == on[("general", 1)].function == general.function
+    assert {m for label, m in on if label == "relu(x)"} == {0, 1}
+    assert {m for label, m in on if label.startswith("evolved_")} == {0}
+    assert [on[(f"evolved_{i}", 0)].function for i in (1, 2)] == [r.function for r in ranked[:2]]
+    for row in rows:
+        assert len(row.test_accuracy) == 2 and 0.0 <= row.mean <= 1.0
+        assert (row.p_vs_relu is None) or 0.0 <= row.p_vs_relu <= 1.0
+    with pytest.raises(steps.StepError, match="cannot be built"):
+        steps.rerank(run_dir, top=1, runs=1, models=[{"name": "no_such_model"}])
+
+
+def test_learned_parameters_are_recorded_per_site_and_channel_and_plotted(run_dir):
+    steps.rerank(run_dir, top=1, runs=1)
+    parametric = "alpha*x * sigmoid(beta*x)"
+    steps.final_test(run_dir, top=1, seeds=2, baselines=("relu(x)", parametric))
+    runs = [e for e in _events(run_dir, "final_run") if e["function"] == parametric]
+    assert len(runs) == 2
+    for e in runs:
+        sites = e["params"]
+        assert len(sites) == 1  # the MLP's one hidden activation
+        (alpha, beta) = next(iter(sites.values()))
+        assert len(alpha) == len(beta) == 16  # per channel: one value per hidden unit
+        assert any(abs(v - 1.0) > 1e-6 for v in alpha + beta)  # trained away from 1
+    relu_runs = [e for e in _events(run_dir, "final_run") if e["function"] == "relu(x)"]
+    assert all(e["params"] == {} for e in relu_runs)
+    paths = steps.write_parameter_figures(run_dir)
+    assert "params_alpha_x_sigmoid_beta_x_model0.png" in [p.name for p in paths]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+def test_cli_steps_show_and_report(run_dir, capsys):
+    assert main(["rerank", str(run_dir), "--top", "2", "--runs", "1"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert {x["step"] for x in lines} == {"rerank"} and len(lines) == 2
+    assert main(["final-test", str(run_dir), "--top", "1", "--seeds", "2"]) == 0
+    out = capsys.readouterr()
+    finals = [json.loads(x) for x in out.out.splitlines()]
+    assert len(finals) == (2 + 1) * 2 and "final test evolved_1 on model 0" in out.err
+    assert main(["final-test", str(run_dir), "--top", "1", "--seeds", "2"]) == 0  # resumed: done
+    assert capsys.readouterr().out == ""
+    assert main(["show", str(run_dir)]) == 0
+    assert "final test relu(x) on model 0" in capsys.readouterr().out
+    assert main(["show", str(run_dir), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert any(line.startswith("rerank: 2 functions") for line in doc["steps"])
+    assert main(["report", str(run_dir)]) == 0
+    html = (run_dir / "report" / "report.html").read_text()
+    assert "Rerank and final test" in html and "final test swish(x)" in html
+    assert main(["rerank", str(run_dir), "--model", "{name = "]) == 2
+    assert "not a TOML inline table" in capsys.readouterr().err
