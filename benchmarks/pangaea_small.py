@@ -5,13 +5,19 @@ Steps (dissertation ch. 4, scaled down; see configs/activations/pangaea_small.to
 1. PANGAEA (regularized evolution with the quality gate) for ``--evaluations``
    candidates, and the random-search baseline (``pangaea_random_search.toml``)
    for the same number of evaluations, both through evoforge's engine.
-2. Reranking: the ``--rerank`` best distinct functions of the PANGAEA run are
+2. Reranking, a step of the PANGAEA run (`evoforge.activations.steps.rerank`,
+   as ``evoforge rerank``): the ``--rerank`` best distinct functions are
    rescored by the mean validation accuracy of ``--rerank-runs`` trainings
-   with the full (uncompressed) schedule.
-3. Final test: the top ``--final`` reranked functions, ReLU and Swish are each
-   trained with ``--seeds`` seeds on the full schedule and measured on the
-   held-out test split; mean ± std and Welch's t-test p-value against ReLU.
+   with the full (uncompressed) schedule, on the search model and every
+   ``--model`` (general-function selection).
+3. Final test (`evoforge.activations.steps.final_test`, as ``evoforge
+   final-test``): the top ``--final`` reranked functions, the general one,
+   ReLU and Swish, each trained with ``--seeds`` seeds on the full schedule
+   and measured on the held-out test split; mean ± std and the one-tailed
+   Welch p-value against ReLU; learned parameters recorded and plotted.
 
+Both steps are stored in the run's ``run.sqlite`` (``evoforge show OUT/pangaea``)
+and resume where they stopped: ``--steps-only`` reruns them on the existing run.
 Every result is one JSON line on standard output (and in ``OUT/results.jsonl``);
 the search lines include candidates evaluated per hour.
 
@@ -24,29 +30,22 @@ Example (a tiny smoke run)::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
 import shutil
 import sqlite3
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from evoforge.activations.evaluator import ActivationEvaluator
-from evoforge.activations.formula import parse
-from evoforge.activations.selection import one_tailed_welch, top_distinct
+from evoforge.activations import steps
 from evoforge.config import load_config
-from evoforge.domains import build_domain
 from evoforge.evolution.run import Run
+from evoforge.evolution.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "activations"
-BASELINES = {"relu": "relu(x)", "swish": "swish(x)"}
 
 
 def emit(out: Path, record: dict[str, Any]) -> None:
@@ -101,8 +100,13 @@ def genome_text(run_dir: Path, ident: int) -> str:
     return text
 
 
-def _finite(p: float) -> float | None:
-    return None if math.isnan(p) else p
+def models_all(run_dir: Path) -> list[dict[str, Any]]:
+    """The rerank's architectures, the search model first."""
+    store = RunStore.open(run_dir / "run.sqlite")
+    try:
+        return store.events("rerank_plan")[0]["models"]
+    finally:
+        store.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,55 +122,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     parser.add_argument("--seed", type=int, default=None, help="override run.seed")
     parser.add_argument("--no-baseline", action="store_true", help="skip the random search")
+    parser.add_argument(
+        "--model", dest="models", action="append", default=[], metavar="TOML",
+        help="another architecture for the rerank (a TOML inline table); repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--steps-only", action="store_true", help="skip the searches: rerank and test OUT/pangaea"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/pangaea_small"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.jsonl").write_text("")
+    if not args.steps_only:
+        (args.out / "results.jsonl").write_text("")
+        emit(args.out, search("pangaea", args.config, args.out / "pangaea", args))
+        if not args.no_baseline:
+            emit(args.out, search("random_search", args.baseline, args.out / "random", args))
 
-    emit(args.out, search("pangaea", args.config, args.out / "pangaea", args))
-    if not args.no_baseline:
-        emit(args.out, search("random_search", args.baseline, args.out / "random", args))
-
-    evaluator = build_domain(
-        load_config(args.config, {"activations.device": args.device})
-    ).evaluator
-    assert isinstance(evaluator, ActivationEvaluator)
-    full = dataclasses.replace(evaluator.train_config, compress=1.0)  # the uncompressed schedule
-
-    reranked = []
-    for text, fitness in top_distinct(args.out / "pangaea", args.rerank):
-        t0 = time.perf_counter()
-        accs = [
-            evaluator.train_genome(parse(text), seed=1000 + r, config=full).val_accuracy
-            for r in range(args.rerank_runs)
-        ]
-        score = statistics.fmean(accs)
-        reranked.append((score, text))
-        emit(args.out, {"step": "rerank", "function": text, "search_fitness": fitness,
-                        "full_val_accuracy": accs, "mean": score,
-                        "seconds": round(time.perf_counter() - t0, 2)})  # fmt: skip
-    reranked.sort(key=lambda r: -r[0])
-
-    finalists = {f"evolved_{i + 1}": text for i, (_, text) in enumerate(reranked[: args.final])}
-    results: dict[str, list[float]] = {}
-    for label, text in {**BASELINES, **finalists}.items():
-        t0 = time.perf_counter()
-        accs = []
-        for seed in range(args.seeds):
-            r = evaluator.train_genome(parse(text), seed=seed, config=full)
-            accs.append(0.0 if r.diverged or r.test_accuracy is None else r.test_accuracy)
-        results[label] = accs
+    run_dir = args.out / "pangaea"
+    models = [steps.parse_model(text) for text in args.models]
+    steps.rerank(run_dir, args.rerank, args.rerank_runs, models, echo=lambda r: emit(args.out, r))
+    rows = steps.final_test(run_dir, args.final, args.seeds, echo=lambda r: emit(args.out, r))
+    for row in rows:
         emit(args.out, {
-            "step": "final", "label": label, "function": text, "seeds": args.seeds,
-            "test_accuracy": accs, "mean": statistics.fmean(accs),
-            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-            # one-tailed (mean > ReLU's), as Table 4.2 reports; null without spread
-            "welch_p_vs_relu": None if label == "relu" else _finite(
-                one_tailed_welch(accs, results["relu"])
-            ),
-            "seconds_per_run": round((time.perf_counter() - t0) / args.seeds, 3),
+            "step": "final_summary", "label": row.label, "function": row.function,
+            "model": models_all(run_dir)[row.model], "seeds": len(row.test_accuracy),
+            "test_accuracy": list(row.test_accuracy), "mean": row.mean, "std": row.std,
+            "welch_p_vs_relu": row.p_vs_relu,  # one-tailed (mean > ReLU's), as Table 4.2
         })  # fmt: skip
+    for path in steps.write_parameter_figures(run_dir):
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
