@@ -17,7 +17,9 @@ Prints one JSON line per figure:
   p-value for "the base is better".
 
 ``--done FILE`` reads rows an interrupted run already printed (its own
-output) and skips those (variant, seed) pairs, so a long run resumes.
+output, or several runs' concatenated) and skips those (variant, seed) pairs,
+so a long run resumes and seeds can run in separate processes
+(``--first-seed``) and be summarised once.
 
     .venv/bin/python benchmarks/weights_ea.py --figures throughput,fit
     .venv/bin/python benchmarks/weights_ea.py --figures train --seeds 5 \\
@@ -216,7 +218,7 @@ def train_rows(args: argparse.Namespace, variants: list[str]) -> dict[str, list[
     """Every (variant, seed) row, run now unless ``--done`` has it; printed as run."""
     done = read_done(args.done, ("ea_train", "adam_train"), "variant")
     rows: dict[str, list[dict[str, object]]] = {v: [] for v in variants}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for variant in variants:
             row = done.get((variant, seed))
             if row is None:
@@ -237,7 +239,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dataset", default="mnist", choices=("mnist", "fashion_mnist", "digits"))
     ap.add_argument("--hidden", default="256,128,64", help="hidden widths, comma-separated")
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--population", type=int, default=100)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--generations", type=int, default=300)

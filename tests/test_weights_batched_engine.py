@@ -127,3 +127,16 @@ def test_export_refuses_a_run_without_a_kept_network(tmp_path, capsys):
     (tmp_path / "run" / "artefacts" / "1" / BEST_FILE).unlink()
     assert main(["export", str(tmp_path / "run")]) == 2
     assert "best stage's network was not kept" in capsys.readouterr().err
+
+
+def test_sharing_stages_train_what_the_benchmark_trains():
+    """A stage chain with validation images = one uninterrupted loop without them."""
+    from evoforge.weights.sharing import WeightSharing
+    from evoforge.weights.sharing_tasks import three_tasks
+
+    config = _config("sharing", 2)
+    chain = build_domain(config).evaluator
+    lws = WeightSharing(three_tasks(200, 100, config.run.seed, ("digits", "digits")), chain.config)
+    for _ in range(2 * chain.steps):
+        lws.iteration()
+    assert list(chain.evaluate(1).per_task) == lws.errors()

@@ -162,3 +162,14 @@ def test_animal_mnist_loader_reads_its_format(tmp_path) -> None:
         load_animal_mnist(tmp_path)
     with pytest.raises(DatasetError, match="expected animal_data"):
         load_animal_mnist(tmp_path / "nowhere")
+
+
+def test_validation_images_leave_the_training_and_test_draws_unchanged() -> None:
+    from evoforge.weights.sharing_tasks import three_tasks
+
+    plain = three_tasks(300, 200, seed=3, names=("digits", "digits"))
+    with_val = three_tasks(300, 200, seed=3, names=("digits", "digits"), n_val=100)
+    for a, b in zip(plain, with_val, strict=True):
+        assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+        assert a.x_val is None and b.x_val.shape == (100, 1, 8, 8)
+    assert not torch.equal(with_val[0].x_train, with_val[1].x_train)

@@ -43,18 +43,25 @@ def _one_split(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_task(
-    name: str, n_train: int, n_test: int, rng: np.random.Generator, n_val: int = 0
+    name: str,
+    n_train: int,
+    n_test: int,
+    rng: np.random.Generator,
+    n_val: int = 0,
+    val_rng: np.random.Generator | None = None,
 ) -> TaskData:
     """One task of `TASKS` (or `SMALL_TASKS`) with ``n_train`` training,
-    ``n_test`` test and ``n_val`` validation images (drawn after the others,
-    so a task's training and test images do not depend on ``n_val``)."""
+    ``n_test`` test and ``n_val`` validation images. The validation images
+    are drawn with ``val_rng`` (default: ``rng``) from those left over."""
+    val_rng = rng if val_rng is None else val_rng
     if name in ("animal_mnist", *SMALL_TASKS):
         X, y = _one_split(name)
         order = rng.permutation(X.shape[0])
         if n_train + n_test + n_val > X.shape[0]:
             raise ValueError(f"{name} has {X.shape[0]} images, asked {n_train}+{n_test}+{n_val}")
         tr, te = order[:n_train], order[n_train : n_train + n_test]
-        va = order[n_train + n_test : n_train + n_test + n_val]
+        rest = order[n_train + n_test :]
+        va = val_rng.choice(rest, n_val, replace=False) if n_val else rest[:0]
         Xtr, ytr, Xte, yte, Xva, yva = X[tr], y[tr], X[te], y[te], X[va], y[va]
     elif name in ("mnist", "fashion_mnist"):
         Xa, ya = read_dataset(name, "train")
@@ -63,7 +70,7 @@ def load_task(
         te = rng.choice(Xb.shape[0], min(n_test, Xb.shape[0]), replace=False)
         Xtr, ytr, Xte, yte = Xa[tr], ya[tr], Xb[te], yb[te]
         rest = np.setdiff1d(np.arange(Xa.shape[0]), tr)
-        va = rng.choice(rest, n_val, replace=False) if n_val else rest[:0]
+        va = val_rng.choice(rest, n_val, replace=False) if n_val else rest[:0]
         Xva, yva = Xa[va], ya[va]
     else:
         raise ValueError(f"task must be one of {TASKS + SMALL_TASKS}, got {name!r}")
@@ -86,6 +93,9 @@ def three_tasks(
     names: tuple[str, ...] = TASKS,
     n_val: int = 0,
 ) -> list[TaskData]:
-    """The stand-in for DKL-MNIST: one `TaskData` per name, images drawn by ``seed``."""
+    """The stand-in for DKL-MNIST: one `TaskData` per name, images drawn by
+    ``seed``; validation images from a stream of their own, so the training
+    and test images of every task are the same whatever ``n_val`` is."""
     rng = np.random.default_rng(seed)
-    return [load_task(name, n_train, n_test, rng, n_val) for name in names]
+    val_rng = np.random.default_rng((seed, 1))
+    return [load_task(name, n_train, n_test, rng, n_val, val_rng) for name in names]
