@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,11 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--surrogates", nargs="+", default=["knn", "svr", "rf"])
     ap.add_argument("--feature-batch", type=int, default=500)
+    ap.add_argument("--jobs", type=int, default=1, help="methods replayed in parallel processes")
+    ap.add_argument(
+        "--reuse-embedding", action="store_true",
+        help="read OUT/aquasurf_embedding.npz when it holds the same functions (UMAP is seeded)",
+    )  # fmt: skip
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
@@ -143,77 +150,118 @@ def main() -> None:
     )
 
     # 2. embeddings
-    coords = {}
-    for which in FEATURE_SETS:
-        t0 = time.time()
-        coords[which] = embed(feats, which, seed=0)
+    coords = _saved_embedding(args.out, names, feats.valid) if args.reuse_embedding else None
+    if coords is not None:
         emit(
             args.out,
-            {
-                "bench": "aquasurf_embedding",
-                "features": which,
-                "points": int(coords[which].shape[0]),
-                "wall_seconds": round(time.time() - t0, 1),
-            },
+            {"bench": "aquasurf_embedding", "reused": True, "points": int(feats.valid.sum())},
         )
-    np.savez_compressed(
-        args.out / "aquasurf_embedding.npz",
-        functions=np.array(names, dtype=str),
-        valid=feats.valid,
-        **coords,
-    )
+    else:
+        coords = {}
+        for which in FEATURE_SETS:
+            t0 = time.time()
+            coords[which] = embed(feats, which, seed=0)
+            emit(
+                args.out,
+                {
+                    "bench": "aquasurf_embedding",
+                    "features": which,
+                    "points": int(coords[which].shape[0]),
+                    "wall_seconds": round(time.time() - t0, 1),
+                },
+            )
+        np.savez_compressed(
+            args.out / "aquasurf_embedding.npz",
+            functions=np.array(names, dtype=str),
+            valid=feats.valid,
+            **coords,
+        )
     pool = TablePool(names, coords, feats.valid, start=[relu] if relu else [])
     _umap_picture(args.out, coords, pool, acc, relu)
 
     # 3. replays
     curves: dict[str, np.ndarray] = {}
     methods = [("random", "none")] + [(s, f) for s in args.surrogates for f in FEATURE_SETS]
-    for surrogate, which in methods:
-        repeats = args.rf_repeats if surrogate == "rf" and args.rf_repeats else args.repeats
-        t0 = time.time()
-        chosen = [
-            replay_names(pool, acc, surrogate, which, args.budget, seed=r, trees=args.rf_trees)
-            for r in range(repeats)
-        ]
-        runs = [[acc[n] for n in c] for c in chosen]
-        hits = [evaluations_to_reach(c, target) for c in runs]
-        reached = np.array([h for h in hits if h is not None], dtype=float)
-        # Runs that never reach the target count as budget + 1 for the quantiles.
-        padded = np.array([h if h is not None else args.budget + 1 for h in hits], dtype=float)
-        best = np.array([best_so_far(c) for c in runs])
-        curves[f"{surrogate}/{which}"] = best.mean(axis=0)
-        # Test accuracy of each run's best function by validation accuracy.
-        best_test = [test[max(c, key=lambda n: acc[n])] for c in chosen]
-        emit(
-            args.out,
-            {
-                "bench": "aquasurf_replay",
-                "surrogate": surrogate,
-                "features": which,
-                "repeats": repeats,
-                "budget": args.budget,
-                **({"trees": args.rf_trees} if surrogate == "rf" else {}),
-                "target_top1pct": target,
-                "evals_to_top1pct_median": float(np.median(padded)),
-                "evals_to_top1pct_iqr": [
-                    float(np.percentile(padded, 25)),
-                    float(np.percentile(padded, 75)),
-                ],
-                "reached_fraction": round(len(reached) / repeats, 3),
-                "mean_best_val_at": {
-                    str(k): round(float(best[:, k - 1].mean()), 4)
-                    for k in (8, 10, 25, 50, 100)
-                    if k <= best.shape[1]
+    rf_repeats = args.rf_repeats or args.repeats
+    jobs = [(s, w, rf_repeats if s == "rf" else args.repeats) for s, w in methods]
+    _REPLAY.update(pool=pool, acc=acc, budget=args.budget, trees=args.rf_trees)
+    # Forked workers inherit the pool. The slowest (rf) start first, and each
+    # method is reported as it finishes, so a stopped run keeps what finished.
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) as ex:
+        futures = {
+            ex.submit(_replay_method, job): job for job in sorted(jobs, key=lambda j: j[0] != "rf")
+        }
+        for future in as_completed(futures):
+            surrogate, which, repeats = futures[future]
+            chosen, seconds = future.result()
+            runs = [[acc[n] for n in c] for c in chosen]
+            hits = [evaluations_to_reach(c, target) for c in runs]
+            reached = np.array([h for h in hits if h is not None], dtype=float)
+            # Runs that never reach the target count as budget + 1 for the quantiles.
+            padded = np.array([h if h is not None else args.budget + 1 for h in hits], dtype=float)
+            best = np.array([best_so_far(c) for c in runs])
+            curves[f"{surrogate}/{which}"] = best.mean(axis=0)
+            curves = {f"{s}/{w}": curves[f"{s}/{w}"] for s, w in methods if f"{s}/{w}" in curves}
+            # Test accuracy of each run's best function by validation accuracy.
+            best_test = [test[max(c, key=lambda n: acc[n])] for c in chosen]
+            emit(
+                args.out,
+                {
+                    "bench": "aquasurf_replay",
+                    "surrogate": surrogate,
+                    "features": which,
+                    "repeats": repeats,
+                    "budget": args.budget,
+                    **({"trees": args.rf_trees} if surrogate == "rf" else {}),
+                    "target_top1pct": target,
+                    "evals_to_top1pct_median": float(np.median(padded)),
+                    "evals_to_top1pct_iqr": [
+                        float(np.percentile(padded, 25)),
+                        float(np.percentile(padded, 75)),
+                    ],
+                    "reached_fraction": round(len(reached) / repeats, 3),
+                    "mean_best_val_at": {
+                        str(k): round(float(best[:, k - 1].mean()), 4)
+                        for k in (8, 10, 25, 50, 100)
+                        if k <= best.shape[1]
+                    },
+                    "mean_test_of_best": round(float(np.mean(best_test)), 4),
+                    "cpu_seconds": round(seconds, 1),
                 },
-                "mean_test_of_best": round(float(np.mean(best_test)), 4),
-                "wall_seconds": round(time.time() - t0, 1),
-            },
-        )
-        # Redrawn after every method, so a stopped run still has its picture;
-        # the mean curves as data too, to redraw it without replaying.
-        named = {k.replace("/", "_"): v for k, v in curves.items()}
-        np.savez_compressed(args.out / "aquasurf_curves.npz", **named)
-        _curves_picture(args.out, curves, acc, target, relu)
+            )
+            # Redrawn after every method, so a stopped run still has its picture;
+            # the mean curves as data too, to redraw it without replaying.
+            named = {k.replace("/", "_"): v for k, v in curves.items()}
+            np.savez_compressed(args.out / "aquasurf_curves.npz", **named)
+            _curves_picture(args.out, curves, acc, target, relu)
+
+
+#: What forked replay workers read (set before the pool forks).
+_REPLAY: dict[str, Any] = {}
+
+
+def _replay_method(job: tuple[str, str, int]) -> tuple[list[list[str]], float]:
+    """Every repeat of one method: the functions each evaluates, and the CPU seconds."""
+    surrogate, which, repeats = job
+    t0 = time.process_time()
+    r = _REPLAY
+    chosen = [
+        replay_names(r["pool"], r["acc"], surrogate, which, r["budget"], seed=k, trees=r["trees"])
+        for k in range(repeats)
+    ]
+    return chosen, time.process_time() - t0
+
+
+def _saved_embedding(
+    out: Path, names: list[str], valid: np.ndarray
+) -> dict[str, np.ndarray] | None:
+    """The coordinates saved by an earlier call, if it embedded the same functions."""
+    path = out / "aquasurf_embedding.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        same = z["functions"].tolist() == names and bool((z["valid"] == valid).all())
+        return {w: z[w] for w in FEATURE_SETS} if same else None
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
