@@ -102,6 +102,14 @@ def test_bad_graph_text_is_refused_clearly(text, message):
         parse(text)
 
 
+def test_huge_graphs_are_refused_with_a_clear_error():
+    chain = Graph(tuple(Op("tanh", (k,), (False,)) for k in range(200)))
+    with pytest.raises(FormulaError, match="deeper than 64"):
+        to_text(chain)
+    with pytest.raises(FormulaError, match="characters"):
+        parse("h1 = exp(x); " + "h1 + " * 30_000 + "h1")
+
+
 def test_module_and_export_compute_shared_graphs_with_trained_parameters():
     rng = np.random.default_rng(0)
     g = pangaea.random_initial(rng)

@@ -45,6 +45,8 @@ import torch
 
 from evoforge.activations.expr import Node, X
 from evoforge.activations.formula import (
+    MAX_DEPTH,
+    MAX_FORMULA_CHARS,
     PARAM_NAMES,
     FormulaError,
     _Parser,
@@ -224,6 +226,11 @@ _BINDING = re.compile(r"\s*([A-Za-z_][A-Za-z_0-9]*)\s*=(?!=)(.*)\Z", re.S)
 
 def _printed(g: Graph) -> tuple[str, tuple[Edge, ...]]:
     """The text of ``g`` and its parameter edges in order of appearance."""
+    depth = [0]
+    for node in g.nodes:  # the printer recurses along the longest path
+        depth.append(1 + max(depth[i] for i in node.inputs))
+    if depth[-1] > MAX_DEPTH:
+        raise FormulaError(f"graph nests deeper than {MAX_DEPTH} levels ({depth[-1]})")
     shared = [k for k, u in enumerate(g.uses()) if k != INPUT and u > 1]
     names = {k: f"h{i}" for i, k in enumerate(shared, 1)}
     params: list[Edge] = []
@@ -314,6 +321,10 @@ def parse(text: str) -> Graph:
     """  # noqa: E501
     if not isinstance(text, str):
         raise FormulaError(f"formula must be a string, got {type(text).__name__}")
+    if len(text) > MAX_FORMULA_CHARS:
+        raise FormulaError(
+            f"formula has {len(text):,} characters; at most {MAX_FORMULA_CHARS:,} are read"
+        )
     *bindings, main = text.split(";")
     if not bindings:
         return as_graph(parse_tree(text))  # a bare x is identity(x)
