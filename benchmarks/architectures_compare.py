@@ -10,7 +10,11 @@ in the run directory, so a second invocation over finished runs only
 summarises them: configs may run in separate processes first). Each
 config after the first is compared with the first by a one-sided
 Mann-Whitney U test on those accuracies. ``--plot`` saves accuracy vs FLOPs
-(best-so-far validation accuracy) per run.
+(best-so-far validation accuracy) per run. ``--flops-budget X`` reads each
+run only up to X FLOPs (the individual that crosses X included, as the
+engine's budget stops), for runs that had to be stopped short of their
+``run.max_cost``: they compare at the compute all of them reached
+(``--no-run`` summarises the run directories without resuming them).
 
     python benchmarks/architectures_compare.py configs/architectures/lse_digits.toml \
         configs/architectures/lse_digits_random.toml --seeds 0 1 2 --out runs/lse
@@ -31,8 +35,12 @@ from evoforge.config import load_config
 from evoforge.evolution.run import Run
 
 
+def run_dir_of(config_path: Path, seed: int, out: Path) -> Path:
+    return out / f"{config_path.stem}-s{seed}"
+
+
 def run_one(config_path: Path, seed: int, out: Path) -> Path:
-    run_dir = out / f"{config_path.stem}-s{seed}"
+    run_dir = run_dir_of(config_path, seed, out)
     if (run_dir / "run.sqlite").exists():
         Run.resume(run_dir).run()
     else:
@@ -41,14 +49,17 @@ def run_one(config_path: Path, seed: int, out: Path) -> Path:
     return run_dir
 
 
-def summarise(run_dir: Path, final_epochs: int) -> dict:
+def summarise(run_dir: Path, final_epochs: int, flops_budget: float = math.inf) -> dict:
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         rows = db.execute(
             "SELECT id, fitness, per_task, cost, created, error FROM individuals ORDER BY id"
         ).fetchall()
     flops = 0.0
     curve, best = [], None
-    for i, fitness, per_task, _cost, _created, error in rows:
+    for n, (i, fitness, per_task, _cost, _created, error) in enumerate(rows):
+        if flops >= flops_budget:  # as the engine stops: the row crossing it counts
+            rows = rows[:n]
+            break
         if error is None and per_task:
             _val, test, f = json.loads(per_task)
             flops += f
@@ -59,6 +70,7 @@ def summarise(run_dir: Path, final_epochs: int) -> dict:
     wall = max(created) - min(created) if len(created) > 1 else 0.0
     line = {
         "run": run_dir.name,
+        **({"flops_budget": flops_budget} if math.isfinite(flops_budget) else {}),
         "individuals": len(rows),
         "errors": sum(r[5] is not None for r in rows),
         "best_id": best[0] if best else None,
@@ -121,6 +133,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/architectures"))
     parser.add_argument("--final-epochs", type=int, default=0)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument(
+        "--flops-budget",
+        type=float,
+        default=math.inf,
+        help="summarise each run only up to this many FLOPs (runs stopped short of "
+        "their run.max_cost compared at the compute they all reached)",
+    )
+    parser.add_argument(
+        "--no-run", action="store_true", help="summarise the run directories as they are"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     key = "final_test_accuracy" if args.final_epochs else "best_test_accuracy"
@@ -129,7 +151,9 @@ def main() -> None:
     for config in args.configs:
         for seed in args.seeds:
             started = time.perf_counter()
-            line = summarise(run_one(config, seed, args.out), args.final_epochs)
+            run = run_dir_of if args.no_run else run_one
+            run_dir = run(config, seed, args.out)
+            line = summarise(run_dir, args.final_epochs, args.flops_budget)
             line |= {"config": str(config), "seed": seed,
                      "session_s": round(time.perf_counter() - started, 1)}  # fmt: skip
             lines.append(line)
