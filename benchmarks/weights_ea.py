@@ -248,6 +248,7 @@ def main() -> None:
     ap.add_argument("--sigma", type=float, default=0.001)
     ap.add_argument("--adam-epochs", type=int, default=1)
     ap.add_argument("--done", help="an earlier run's output: skip the rows it has")
+    ap.add_argument("--only", help="run only these variants (comma-separated: base, adam, ...)")
     args = ap.parse_args()
     args.hidden = tuple(int(h) for h in args.hidden.split(","))
     torch.set_num_threads(args.threads)
@@ -261,12 +262,14 @@ def main() -> None:
                 print(json.dumps(memory_fit(budget, batch)), flush=True)
     variants = ["base"] + ["adam"] * ("train" in figures)
     variants += list(ABLATIONS) if "ablations" in figures else []
-    if len(variants) == 1:
+    if args.only:  # e.g. one ablation per process; the summary comes from --done
+        variants = [v for v in variants if v in args.only.split(",")]
+    if "train" not in figures and "ablations" not in figures:
         return
     rows = train_rows(args, variants)
     acc = {v: [float(r["test_acc"]) for r in rs] for v, rs in rows.items()}  # type: ignore[arg-type]
     common = {"dataset": args.dataset, "seeds": args.seeds, "generations": args.generations}
-    if "train" in figures:
+    if {"base", "adam"} <= acc.keys():
         summary = {
             "figure": "ea_vs_adam",
             **common,
@@ -278,7 +281,7 @@ def main() -> None:
         }
         print(json.dumps(summary), flush=True)
     for variant, change in ABLATIONS.items():
-        if variant in acc:
+        if variant in acc and "base" in acc:
             summary = {
                 "figure": "ea_ablation",
                 **common,
