@@ -76,13 +76,20 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=1, help="retrainings in parallel processes")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--accept-config-changes", action="store_true",
+        help="resume after run.workers/run.backend were edited in the run's config.toml",
+    )  # fmt: skip
     args = ap.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     overrides = {} if args.evaluations is None else {"run.max_individuals": args.evaluations}
 
     t0, c0 = time.time(), time.process_time()
     if (args.run / "run.sqlite").exists():
-        result = Run.resume(args.run, max_individuals=args.evaluations).run()
+        result = Run.resume(
+            args.run, max_individuals=args.evaluations,
+            accept_config_changes=args.accept_config_changes,
+        ).run()  # fmt: skip
     else:
         result = Run.create(args.run, load_config(args.config, overrides)).run()
     cfg = load_config(args.run / "config.toml")
