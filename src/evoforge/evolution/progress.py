@@ -179,15 +179,10 @@ class _Rate:
         return self.value
 
 
-class LogProgress:
-    """One plain line every ``every`` seconds (for logs and pipes)."""
+class _Display:
+    """What both displays keep between snapshots: the rate and the budget."""
 
-    def __init__(
-        self, stream: TextIO | None = None, every: float = 5.0, limits: Limits | None = None
-    ) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.every = every
-        self._next = 0.0
+    def __init__(self, limits: Limits | None) -> None:
         self._rate = _Rate()
         self._budget = _Budget(limits)
 
@@ -198,6 +193,18 @@ class LogProgress:
     @limits.setter
     def limits(self, value: Limits | None) -> None:
         self._budget.limits = value
+
+
+class LogProgress(_Display):
+    """One plain line every ``every`` seconds (for logs and pipes)."""
+
+    def __init__(
+        self, stream: TextIO | None = None, every: float = 5.0, limits: Limits | None = None
+    ) -> None:
+        super().__init__(limits)
+        self.stream = stream if stream is not None else sys.stderr
+        self.every = every
+        self._next = 0.0
 
     def _line(self, s: Snapshot) -> str:
         rate = self._rate(s)
@@ -220,22 +227,13 @@ class LogProgress:
         print(self._line(snapshot) + f" | {snapshot.status}", file=self.stream, flush=True)
 
 
-class RichProgress:
+class RichProgress(_Display):
     """A live-updating table on a terminal."""
 
     def __init__(self, console: Console | None = None, limits: Limits | None = None) -> None:
+        super().__init__(limits)
         self.console = console or Console(stderr=True)
-        self._rate = _Rate()
-        self._budget = _Budget(limits)
         self._live: Live | None = None
-
-    @property
-    def limits(self) -> Limits | None:
-        return self._budget.limits
-
-    @limits.setter
-    def limits(self, value: Limits | None) -> None:
-        self._budget.limits = value
 
     def _table(self, s: Snapshot) -> Table:
         table = Table(show_header=False, box=None, padding=(0, 2))
