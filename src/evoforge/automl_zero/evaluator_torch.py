@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from evoforge.automl_zero import interpreter_numpy
-from evoforge.automl_zero.evaluator import RANDOM_SEEDS, ProgramEvaluator, combine
+from evoforge.automl_zero.evaluator import ProgramEvaluator, combine
 from evoforge.automl_zero.program import Memory, Program
 from evoforge.evolution.space import MIN_FITNESS, NO_BUDGET, Budget, EvalContext, Evaluation
 
@@ -74,8 +74,6 @@ class TorchProgramEvaluator:
             )
         if dtype not in DTYPES:
             raise ValueError(f"dtype: expected one of {DTYPES}, got {dtype!r}")
-        if random_seeds not in RANDOM_SEEDS:
-            raise ValueError(f"random_seeds: expected one of {RANDOM_SEEDS}, got {random_seeds!r}")
         if max_lanes < 1:
             raise ValueError(f"max_lanes: expected >= 1, got {max_lanes}")
         # The compiled evaluator checks the shared arguments and makes fingerprints.
