@@ -195,9 +195,9 @@ from evoforge.config import load_config
 from evoforge.evolution.run import Run
 config, out, overrides = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
 # Warm-up (numba's code compiled or loaded from its cache, first-use costs) outside
-# the timing, on the same engine as the measured run.
-warm = {"run.max_individuals": 2000, "run.stop_select_fitness": 1.0, "run.seed": 999,
-        "run.engine": overrides.get("run.engine", "loop")}
+# the timing, with the measured run's settings (its engine above all).
+warm = {**overrides, "run.max_individuals": 2000, "run.stop_select_fitness": 1.0,
+        "run.seed": 999}
 Run.create(out.with_name("warm"), load_config(config, warm)).run()
 cfg = load_config(config, overrides)
 wall, cpu = time.perf_counter(), time.process_time()
