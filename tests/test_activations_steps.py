@@ -11,6 +11,7 @@ import torch
 from evoforge.activations import steps
 from evoforge.cli import main
 from evoforge.config import parse_config
+from evoforge.evolution.lock import RunLock, RunLockedError
 from evoforge.evolution.run import STORE_FILE, Run
 from evoforge.evolution.store import RunStore
 
@@ -132,3 +133,47 @@ def test_cli_steps_show_and_report(run_dir, capsys):
     assert "Rerank and final test" in html and "final test swish(x)" in html
     assert main(["rerank", str(run_dir), "--model", "{name = "]) == 2
     assert "not a TOML inline table" in capsys.readouterr().err
+
+
+def _by_job(run_dir, kind):
+    drop = ("seconds", "time", "kind")
+    return {
+        (e["function"], e["model"], e["seed"]): {k: v for k, v in e.items() if k not in drop}
+        for e in _events(run_dir, kind)
+    }
+
+
+def test_two_workers_store_the_same_trainings_as_one(run_dir, searched, tmp_path):
+    steps.rerank(run_dir, top=2, runs=2)
+    serial = steps.final_test(run_dir, top=1, seeds=3)
+    parallel_dir = tmp_path / "parallel"
+    shutil.copytree(searched, parallel_dir)
+    steps.rerank(parallel_dir, top=2, runs=2, workers=2)
+    parallel = steps.final_test(parallel_dir, top=1, seeds=3, workers=2)
+    assert parallel == serial  # accuracies in seed order, whichever worker finished first
+    for kind in ("rerank_run", "final_run"):
+        assert _by_job(parallel_dir, kind) == _by_job(run_dir, kind)
+
+
+def test_p_values_are_against_relu_and_swish_but_not_a_baseline_itself(run_dir):
+    steps.rerank(run_dir, top=1, runs=1)
+    rows = {r.label: r for r in steps.final_test(run_dir, top=1, seeds=3)}
+    assert rows["relu(x)"].p_vs_relu is None and rows["swish(x)"].p_vs_swish is None
+    assert 0.0 <= rows["relu(x)"].p_vs_swish <= 1.0
+    assert 0.0 <= rows["swish(x)"].p_vs_relu <= 1.0
+    evolved = rows["evolved_1"]
+    assert evolved.p_vs_relu is not None and evolved.p_vs_swish is not None
+    # One-tailed, that the function's mean is the higher: the two directions sum to 1.
+    swish_vs_relu, relu_vs_swish = rows["swish(x)"].p_vs_relu, rows["relu(x)"].p_vs_swish
+    assert swish_vs_relu + relu_vs_swish == pytest.approx(1.0)
+
+
+def test_a_step_refuses_a_run_directory_another_writer_holds(run_dir):
+    lock = RunLock.acquire(run_dir)  # a search still running there, or the same step
+    try:
+        with pytest.raises(RunLockedError):
+            steps.rerank(run_dir, top=1, runs=1)
+    finally:
+        lock.release()
+    assert _events(run_dir, "rerank_run") == []
+    assert len(steps.rerank(run_dir, top=1, runs=1)) == 1

@@ -254,6 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     rerank.add_argument("run_dir", type=Path, help="run directory of an activations run")
     rerank.add_argument("--top", type=_positive_int, default=10, help="functions to rerank (10)")
     rerank.add_argument("--runs", type=_positive_int, default=2, help="trainings per model (2)")
+    rerank.add_argument("--workers", type=_positive_int, default=1, help="training processes (1)")
     rerank.add_argument(
         "--model", dest="models", action="append", default=[], metavar="TOML",
         help="another architecture as a TOML inline table, e.g. '{name = \"mlp\"}'; repeatable",
@@ -261,11 +262,13 @@ def _parser() -> argparse.ArgumentParser:
     final = commands.add_parser(
         "final-test",
         help="after rerank: the best reranked, the general function, ReLU and Swish trained"
-        " --seeds times, test accuracy, one-tailed Welch p vs ReLU, learned parameters; resumable",
+        " --seeds times, test accuracy, one-tailed Welch p vs ReLU and Swish, learned parameters;"
+        " resumable",
     )
     final.add_argument("run_dir", type=Path, help="run directory of an activations run")
     final.add_argument("--top", type=_positive_int, default=3, help="reranked functions (3)")
     final.add_argument("--seeds", type=_positive_int, default=10, help="trainings each (10)")
+    final.add_argument("--workers", type=_positive_int, default=1, help="training processes (1)")
     final.add_argument(
         "--baseline", dest="baselines", action="append", metavar="FORMULA",
         help="baseline functions (default: relu(x) and swish(x)); repeatable",
@@ -566,10 +569,12 @@ def _cmd_activation_step(args: argparse.Namespace) -> int:
 
     if args.command == "rerank":
         models = [steps.parse_model(text) for text in args.models]
-        steps.rerank(args.run_dir, args.top, args.runs, models, echo=echo)
+        steps.rerank(args.run_dir, args.top, args.runs, models, echo=echo, workers=args.workers)
     else:
         baselines = tuple(args.baselines or steps.BASELINES)
-        steps.final_test(args.run_dir, args.top, args.seeds, baselines, echo=echo)
+        steps.final_test(
+            args.run_dir, args.top, args.seeds, baselines, echo=echo, workers=args.workers
+        )
         for path in steps.write_parameter_figures(args.run_dir):
             print(f"wrote {path}", file=sys.stderr)
     store = RunStore.open(args.run_dir / STORE_FILE)

@@ -9,17 +9,19 @@
 * `final_test`: the ``top`` reranked functions (on the search model), the
   general function and the baselines (ReLU, Swish) on every model, each
   trained with ``seeds`` seeds on the full schedule and measured on the
-  held-out test split: mean ± std and the one-tailed Welch p-value that the
-  function beats ReLU on the same model, as Table 4.2 reports. The learned
+  held-out test split: mean ± std and the one-tailed Welch p-values that the
+  function beats ReLU (as Table 4.2 reports) and Swish on the same model. The learned
   parameter values of every activation site (per layer / channel / neuron)
   are recorded after each training, and `parameter_figure` plots them by
   depth (Figure 4.5's per-location specialisation).
 
-Every training is one event in the run's store (``rerank_run``,
-``final_run``), written as soon as it ends, so a stopped step resumes where it
-stopped; the settings are recorded once (``rerank_plan``, ``final_plan``) and
-a resumed step must use the same ones. ``evoforge show`` and ``evoforge
-report`` read the results from the store (`summary`).
+Both steps train in ``workers`` spawned processes when asked (each training
+is seeded, so the results do not depend on the worker count). Every training
+is one event in the run's store (``rerank_run``, ``final_run``), written as
+soon as it ends, so a stopped step resumes where it stopped; the settings are
+recorded once (``rerank_plan``, ``final_plan``) and a resumed step must use
+the same ones. ``evoforge show`` and ``evoforge report`` read the results from
+the store (`summary`).
 
 Example (``evoforge rerank RUN_DIR``, ``evoforge final-test RUN_DIR``)::
 
@@ -45,9 +47,11 @@ import re
 import statistics
 import time
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +62,7 @@ from evoforge.activations.selection import one_tailed_welch, top_distinct
 from evoforge.config import load_config
 from evoforge.domains import build_domain
 from evoforge.errors import EvoforgeError
+from evoforge.evolution.lock import RunLock
 from evoforge.evolution.run import CONFIG_FILE, STORE_FILE
 from evoforge.evolution.store import RunStore
 
@@ -124,6 +129,7 @@ class FinalRow:
     model: int
     test_accuracy: tuple[float, ...]
     p_vs_relu: float | None
+    p_vs_swish: float | None = None
 
     @property
     def mean(self) -> float:
@@ -150,8 +156,8 @@ def parse_model(text: str) -> dict[str, Any]:
     return value
 
 
-def _open(run_dir: Path) -> tuple[RunStore, ActivationEvaluator]:
-    run_dir = Path(run_dir)
+def _evaluator(run_dir: Path) -> ActivationEvaluator:
+    """The search's evaluator, rebuilt from the run's stored config."""
     if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / STORE_FILE).is_file():
         raise StepError(f"{run_dir}: not a run directory (expected {CONFIG_FILE} and {STORE_FILE})")
     cfg = load_config(run_dir / CONFIG_FILE)
@@ -159,7 +165,21 @@ def _open(run_dir: Path) -> tuple[RunStore, ActivationEvaluator]:
         raise StepError(f"{run_dir}: a {cfg.run.domain} run; these steps need an activations run")
     evaluator = build_domain(cfg).evaluator
     assert isinstance(evaluator, ActivationEvaluator)
-    return RunStore.open(run_dir / STORE_FILE), evaluator
+    return evaluator
+
+
+@contextmanager
+def _opened(run_dir: Path) -> Iterator[tuple[RunStore, ActivationEvaluator]]:
+    """The run's store and evaluator, the directory locked until the step ends:
+    a search still running there, or the same step started twice, would
+    otherwise write the same trainings twice (`RunLockedError` names the holder)."""
+    evaluator = _evaluator(run_dir)
+    lock = RunLock.acquire(run_dir)
+    try:
+        with closing(RunStore.open(run_dir / STORE_FILE)) as store:
+            yield store, evaluator
+    finally:
+        lock.release()
 
 
 def _plan(store: RunStore, kind: str, plan: dict[str, Any]) -> None:
@@ -185,6 +205,13 @@ def _model_with(evaluator: ActivationEvaluator, model: Mapping[str, Any]) -> Act
     except (ValueError, TypeError) as exc:
         raise StepError(f"model {dict(model)}: cannot be built ({exc})") from None
     return other
+
+
+def _on_models(
+    evaluator: ActivationEvaluator, specs: Sequence[Mapping[str, Any]]
+) -> list[ActivationEvaluator]:
+    """One evaluator per model spec; the first spec is the search's own model."""
+    return [evaluator] + [_model_with(evaluator, m) for m in specs[1:]]
 
 
 def _learned(model: Any) -> dict[str, list[list[float]]]:
@@ -220,40 +247,94 @@ def _runs(store: RunStore, kind: str) -> dict[tuple[str, int, int], dict[str, An
     return {(e["function"], e["model"], e["seed"]): e for e in store.events(kind)}
 
 
+Job = tuple[str, int, int]  # (function, model index, seed)
+_worker_evaluators: list[ActivationEvaluator] = []
+
+
+def _start_worker(run_dir: Path, specs: list[dict[str, Any]]) -> None:
+    # Each worker rebuilds the evaluators (and loads the data) once, rather
+    # than receiving them pickled with every training.
+    _worker_evaluators[:] = _on_models(_evaluator(run_dir), specs)
+
+
+def _train_in_worker(job: Job, record_params: bool) -> dict[str, Any]:
+    function, m, seed = job
+    return _train(_worker_evaluators[m], function, seed, record_params)
+
+
+def _trainings(
+    run_dir: Path,
+    evaluators: list[ActivationEvaluator],
+    specs: list[dict[str, Any]],
+    jobs: list[Job],
+    record_params: bool,
+    workers: int,
+) -> Iterator[tuple[Job, dict[str, Any]]]:
+    """Every job trained, yielded as it ends: here, or in ``workers`` spawned
+    processes (spawn, so torch and CUDA start clean in them). Leaving early
+    (an interruption) cancels the trainings not yet started."""
+    if workers <= 1 or len(jobs) < 2:
+        for job in jobs:
+            function, m, seed = job
+            yield job, _train(evaluators[m], function, seed, record_params)
+        return
+    with ProcessPoolExecutor(
+        min(workers, len(jobs)),
+        mp_context=get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(run_dir, specs),
+    ) as pool:
+        futures = {pool.submit(_train_in_worker, job, record_params): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def rerank(
     run_dir: str | Path,
     top: int = 10,
     runs: int = 2,
     models: Sequence[Mapping[str, Any]] = (),
     echo: Callable[[dict[str, Any]], None] | None = None,
+    workers: int = 1,
 ) -> list[Reranked]:
     """Rerank the search's best functions (module docs); ``models`` are the extra
-    architectures for general-function selection. Resumable: trainings already
-    in the store are not repeated. Returns the functions, best specialised first.
+    architectures for general-function selection, ``workers`` the processes
+    that train. Resumable: trainings already in the store are not repeated.
+    Returns the functions, best specialised first.
     """
-    if top < 1 or runs < 1:
-        raise StepError(f"rerank: top and runs must be >= 1, got {top} and {runs}")
-    store, evaluator = _open(Path(run_dir))
-    with closing(store):
+    if top < 1 or runs < 1 or workers < 1:
+        raise StepError(
+            f"rerank: top, runs and workers must be >= 1, got {top}, {runs} and {workers}"
+        )
+    run_dir = Path(run_dir)
+    with _opened(run_dir) as (store, evaluator):
         specs = [evaluator.model, *map(dict, models)]
-        evaluators = [evaluator] + [_model_with(evaluator, m) for m in specs[1:]]
-        candidates = top_distinct(Path(run_dir), top)
+        evaluators = _on_models(evaluator, specs)
+        candidates = top_distinct(run_dir, top)
         if not candidates:
             raise StepError(f"{run_dir}: no error-free individual to rerank yet")
         _plan(store, "rerank_plan", {"top": top, "runs": runs, "models": specs})
         done = _runs(store, "rerank_run")
-        for function, fitness in candidates:
-            for m, ev in enumerate(evaluators):
-                for seed in range(RERANK_FIRST_SEED, RERANK_FIRST_SEED + runs):
-                    if (function, m, seed) in done:
-                        continue
-                    trained = _train(ev, function, seed, record_params=False)
-                    del trained["test_accuracy"]  # the rerank selects on validation only
-                    row = {"function": function, "search_fitness": fitness, "model": m,
-                           "seed": seed, **trained}  # fmt: skip
-                    store.record("rerank_run", row)
-                    if echo is not None:
-                        echo({"step": "rerank", **row})
+        fitness = dict(candidates)
+        jobs = [
+            (function, m, seed)
+            for function in fitness
+            for m in range(len(specs))
+            for seed in range(RERANK_FIRST_SEED, RERANK_FIRST_SEED + runs)
+            if (function, m, seed) not in done
+        ]
+        for (function, m, seed), trained in _trainings(
+            run_dir, evaluators, specs, jobs, False, workers
+        ):
+            del trained["test_accuracy"]  # the rerank selects on validation only
+            row = {"function": function, "search_fitness": fitness[function], "model": m,
+                   "seed": seed, **trained}  # fmt: skip
+            store.record("rerank_run", row)
+            if echo is not None:
+                echo({"step": "rerank", **row})
         return reranked(store)
 
 
@@ -263,13 +344,15 @@ def reranked(store: Events) -> list[Reranked]:
     if not plans:
         return []
     n_models = len(plans[0]["models"])
-    scores: dict[str, dict[int, list[float]]] = {}
+    # Keyed by seed, so a training stored twice counts once.
+    scores: dict[str, dict[int, dict[int, float]]] = {}
     fitness: dict[str, float] = {}
     for e in store.events("rerank_run"):
-        scores.setdefault(e["function"], {}).setdefault(e["model"], []).append(e["val_accuracy"])
+        per_model = scores.setdefault(e["function"], {}).setdefault(e["model"], {})
+        per_model[e["seed"]] = e["val_accuracy"]
         fitness[e["function"]] = e["search_fitness"]
     out = [
-        Reranked(f, fitness[f], tuple(statistics.fmean(per[m]) for m in range(n_models)))
+        Reranked(f, fitness[f], tuple(statistics.fmean(per[m].values()) for m in range(n_models)))
         for f, per in scores.items()
         if len(per) == n_models
     ]
@@ -297,64 +380,83 @@ def final_test(
     baselines: Sequence[str] = BASELINES,
     record_params: bool = True,
     echo: Callable[[dict[str, Any]], None] | None = None,
+    workers: int = 1,
 ) -> list[FinalRow]:
-    """The final test (module docs), after `rerank`; resumable. Returns one row
-    per function and model, baselines first."""
-    if top < 1 or seeds < 1:
-        raise StepError(f"final test: top and seeds must be >= 1, got {top} and {seeds}")
+    """The final test (module docs), after `rerank`, trained by ``workers``
+    processes; resumable. Returns one row per function and model, baselines
+    first."""
+    if top < 1 or seeds < 1 or workers < 1:
+        raise StepError(
+            f"final test: top, seeds and workers must be >= 1, got {top}, {seeds} and {workers}"
+        )
     if "relu(x)" not in baselines:  # the reference of the p-values
         raise StepError(
             "final test: the baselines must include relu(x), the reference of the p-values"
         )
-    store, evaluator = _open(Path(run_dir))
-    with closing(store):
+    run_dir = Path(run_dir)
+    with _opened(run_dir) as (store, evaluator):
         ranked = reranked(store)
         plans = store.events("rerank_plan")
         if not ranked:
             raise StepError(f"{run_dir}: no finished rerank; run `evoforge rerank {run_dir}` first")
         specs = plans[0]["models"]
-        evaluators = [evaluator] + [_model_with(evaluator, m) for m in specs[1:]]
+        evaluators = _on_models(evaluator, specs)
         finalists = _finalists(ranked, top, len(specs), baselines)
         listed = [[label, function, list(on)] for label, function, on in finalists]
         plan = {"top": top, "seeds": seeds, "baselines": list(baselines)}
         _plan(store, "final_plan", {**plan, "record_params": record_params, "finalists": listed})
         done = _runs(store, "final_run")
+        # A function listed twice is trained once, under its first label.
+        labels: dict[Job, str] = {}
         for label, function, on in finalists:
             for m in on:
                 for seed in range(seeds):
-                    if (function, m, seed) in done:
-                        continue
-                    row = {"label": label, "function": function, "model": m, "seed": seed,
-                           **_train(evaluators[m], function, seed, record_params)}  # fmt: skip
-                    store.record("final_run", row)
-                    done[(function, m, seed)] = row
-                    if echo is not None:
-                        echo({"step": "final", **{k: v for k, v in row.items() if k != "params"}})
+                    if (function, m, seed) not in done:
+                        labels.setdefault((function, m, seed), label)
+        for job, trained in _trainings(
+            run_dir, evaluators, specs, list(labels), record_params, workers
+        ):
+            function, m, seed = job
+            row = {"label": labels[job], "function": function, "model": m, "seed": seed,
+                   **trained}  # fmt: skip
+            store.record("final_run", row)
+            if echo is not None:
+                echo({"step": "final", **{k: v for k, v in row.items() if k != "params"}})
         return final_rows(store)
 
 
 def final_rows(store: Events) -> list[FinalRow]:
     """The stored final test, one row per finalist and model (a function that is
     two finalists, say the best specialised and the general one, is trained
-    once), with p-values against ReLU on the same model (None for ReLU itself,
-    or without spread)."""
+    once), accuracies in seed order, with one-tailed p-values against ReLU and
+    Swish on the same model (None against itself, without that baseline, or
+    without spread)."""
     plans = store.events("final_plan")
     if not plans:
         return []
     runs: dict[tuple[str, int], dict[int, float]] = {}
     for e in store.events("final_run"):
         runs.setdefault((e["function"], e["model"]), {})[e["seed"]] = e["test_accuracy"]
+
+    def accuracies(function: str, m: int) -> list[float]:
+        by_seed = runs.get((function, m), {})
+        return [by_seed[seed] for seed in sorted(by_seed)]
+
+    def p_against(accs: list[float], function: str, baseline: str, m: int) -> float | None:
+        reference = accuracies(baseline, m)
+        if function == baseline or not reference:
+            return None
+        p = one_tailed_welch(accs, reference)
+        return None if math.isnan(p) else p
+
     out = []
     for label, function, models in plans[0]["finalists"]:
         for m in models:
-            accs = list(runs.get((function, m), {}).values())
-            if not accs:
-                continue
-            relu = list(runs.get(("relu(x)", m), {}).values())
-            p = None if label == "relu(x)" else one_tailed_welch(accs, relu)
-            out.append(
-                FinalRow(label, function, m, tuple(accs), None if p is None or math.isnan(p) else p)
-            )
+            accs = accuracies(function, m)
+            if accs:
+                p_relu = p_against(accs, function, "relu(x)", m)
+                p_swish = p_against(accs, function, "swish(x)", m)
+                out.append(FinalRow(label, function, m, tuple(accs), p_relu, p_swish))
     return out
 
 
@@ -375,7 +477,11 @@ def summary(store: Events) -> list[str]:
             lines.append(f"  {r.specialised:.4f} (models: {per}; search {r.search_fitness:.4f})"
                          f"  {r.function}")  # fmt: skip
     for t in final_rows(store):
-        p = "" if t.p_vs_relu is None else f", p vs ReLU {t.p_vs_relu:.3g}"
+        p = "".join(
+            f", p vs {name} {value:.3g}"
+            for name, value in (("ReLU", t.p_vs_relu), ("Swish", t.p_vs_swish))
+            if value is not None
+        )
         lines.append(
             f"final test {t.label} on model {t.model}: {t.mean:.4f} ± {t.std:.4f}"
             f" over {len(t.test_accuracy)} seeds{p}  {t.function}"
