@@ -25,13 +25,13 @@ import argparse
 import json
 import sqlite3
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from evoforge.automl_zero.evaluator import ProgramEvaluator
 from evoforge.automl_zero.simplify import simplify
+from evoforge.cli import SetOption
 from evoforge.config import load_config
 from evoforge.data.projected import projected_binary_tasks
 from evoforge.domains import build_domain
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--evaluate-only", action="store_true", help="score an existing --out run")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=TOML",
+        "--set", dest="overrides", action=SetOption, default={}, metavar="KEY=TOML",
         help="config override, e.g. --set 'automl_zero.random_seeds=\"task\"'",
     )  # fmt: skip
     args = parser.parse_args()
@@ -64,10 +64,7 @@ def main() -> None:
 
 
 def search(args: argparse.Namespace) -> None:
-    overrides = {"run.max_seconds": args.seconds, "run.seed": args.seed}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+    overrides = {"run.max_seconds": args.seconds, "run.seed": args.seed, **args.overrides}
     config = load_config(CONFIG, overrides)
     started = time.perf_counter()
     result = Run.create(args.out, config).run()

@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from evoforge.activations import steps
+from evoforge.cli import SetOption
 from evoforge.config import load_config
 from evoforge.evolution.run import Run
 from evoforge.evolution.store import RunStore
@@ -68,6 +69,7 @@ def search(name: str, config: Path, run_dir: Path, args: argparse.Namespace) -> 
     }
     if args.seed is not None:
         overrides["run.seed"] = args.seed
+    overrides.update(args.overrides)
     if args.resume and run_dir.exists():
         result = Run.resume(run_dir, max_individuals=args.evaluations).run()
     else:
@@ -126,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     parser.add_argument("--seed", type=int, default=None, help="override run.seed")
+    parser.add_argument(
+        "--set", dest="overrides", action=SetOption, default={}, metavar="KEY=VALUE",
+        help="a config override for both searches, e.g. --set activations.n_train=5000",
+    )  # fmt: skip
     parser.add_argument("--no-baseline", action="store_true", help="skip the random search")
     parser.add_argument(
         "--model", dest="models", action="append", default=[], metavar="TOML",

@@ -1,16 +1,18 @@
 """Rerank and final test as steps of an activations run: stored, resumable,
 across architectures, with the learned parameters recorded and plotted."""
 
+import importlib.util
 import json
 import shutil
 import tomllib
+from pathlib import Path
 
 import pytest
 import torch
 
 from evoforge.activations import steps
 from evoforge.cli import main
-from evoforge.config import parse_config
+from evoforge.config import load_config, parse_config
 from evoforge.evolution.lock import RunLock, RunLockedError
 from evoforge.evolution.run import STORE_FILE, Run
 from evoforge.evolution.store import RunStore
@@ -177,3 +179,36 @@ def test_a_step_refuses_a_run_directory_another_writer_holds(run_dir):
         lock.release()
     assert _events(run_dir, "rerank_run") == []
     assert len(steps.rerank(run_dir, top=1, runs=1)) == 1
+
+
+def _benchmark():
+    path = Path(__file__).parent.parent / "benchmarks" / "pangaea_small.py"
+    spec = importlib.util.spec_from_file_location("pangaea_small", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_takes_overrides_and_resumes_a_stopped_search(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(steps.TINY_CONFIG)
+    out = tmp_path / "out"
+    small = ["--config", str(config), "--no-baseline", "--seeds", "2", "--rerank", "2",
+             "--rerank-runs", "1", "--final", "1", "--out", str(out)]  # fmt: skip
+    bench = _benchmark()
+    assert bench.main([*small, "--evaluations", "4", "--set", "run.seed=3"]) == 0
+    assert load_config(out / "pangaea" / "config.toml").run.seed == 3
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert lines[0]["step"] == "search" and lines[0]["evaluations"] == 4
+    summaries = [x for x in lines if x["step"] == "final_summary"]
+    assert {x["label"] for x in summaries} == {"relu(x)", "swish(x)", "evolved_1"}
+    assert all("welch_p_vs_swish" in x for x in summaries)
+
+    assert bench.main([*small, "--evaluations", "6", "--resume", "--steps-only"]) == 0
+    assert _by_job(out / "pangaea", "final_run").keys() == {
+        (x["function"], 0, seed) for x in summaries for seed in (0, 1)
+    }  # the steps resumed: nothing retrained
+    assert bench.main([*small, "--evaluations", "6", "--resume"]) == 0
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    searches = [x for x in lines if x["step"] == "search"]
+    assert [x["evaluations"] for x in searches] == [4, 6]  # continued, earlier lines kept

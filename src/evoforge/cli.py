@@ -90,10 +90,18 @@ def _with_install_hint(message: str) -> str:
     return f"{message} (install it with: {install_hint(match.group(1))})"
 
 
-class _SetOption(argparse.Action):
+class SetOption(argparse.Action):
     """``--set key=value``: the value read as a TOML value (``7``, ``0.5``,
     ``true``, ``"text"``, ``[1, 2]``, ``{ a = 1 }``); a bare word that is not
-    TOML (``--set run.backend=processes``) is taken as a string."""
+    TOML (``--set run.backend=processes``) is taken as a string. The options
+    collect into one dict of config overrides (benchmarks use it too).
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> _ = p.add_argument("--set", dest="overrides", action=SetOption, default={})
+        >>> p.parse_args(["--set", "run.seed=3", "--set", "run.backend=serial"]).overrides
+        {'run.seed': 3, 'run.backend': 'serial'}
+    """
 
     def __call__(self, parser, namespace, text, option_string=None):  # type: ignore[no-untyped-def]
         key, sep, raw = str(text).partition("=")
@@ -176,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-seconds", type=_positive_float, help="override run.max_seconds (wall-clock limit)"
     )
     run.add_argument(
-        "--set", dest="overrides", action=_SetOption, metavar="KEY=VALUE",
+        "--set", dest="overrides", action=SetOption, metavar="KEY=VALUE",
         help="override any config key, dotted (search.population_size=500), the value as TOML;"
         " repeatable; validated like the file",
     )  # fmt: skip
