@@ -10,6 +10,7 @@ from torch import nn
 
 from evoforge.activations.aquasurf.embedding import wasserstein_1d, wasserstein_vectors
 from evoforge.activations.aquasurf.features import (
+    FeatureCache,
     fim_histograms,
     kfac_factors,
     layer_histogram,
@@ -118,3 +119,37 @@ def test_wasserstein_on_known_histograms() -> None:
     assert np.abs(v[0] - v[1]).sum() == pytest.approx(expect)
     # CDFs (.25, .25, 1) vs (0, 1, 1): 1.0 x 200/3; (1, 1) vs (0, 1): 1.0 x 100.
     assert expect == pytest.approx(200 / 3 + 100.0)
+
+
+def test_a_stopped_feature_computation_resumes_after_its_last_saved_block(tmp_path) -> None:
+    from evoforge.activations.formula import parse
+
+    functions = [parse(t) for t in ("relu(x)", "tanh(x)", "exp(exp(exp(x)))", "x", "sigmoid(x)")]
+    _ = torch.manual_seed(0)
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    built = []
+
+    def network(genome):
+        built.append(genome)
+        if len(built) == 3:  # Ctrl-C in the second block (of two functions each)
+            raise KeyboardInterrupt
+        return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+
+    cache = FeatureCache(tmp_path, {"space": "demo"}, block=2)
+    with pytest.raises(KeyboardInterrupt):
+        cache.get(functions, network, x, y)
+    assert cache.part_path.exists() and not cache.path.exists()
+    seen = []
+    resumed = cache.get(functions, network, x, y, progress=seen.append)
+    # Only the last three were computed again (two networks: exp(exp(exp(x)))
+    # is never built, its outputs are not finite); progress counts on from the
+    # saved block.
+    assert len(built) == 3 + 2 and seen == [3, 4, 5]
+    assert cache.path.exists() and not cache.part_path.exists()
+    whole = FeatureCache(tmp_path / "whole", {"space": "demo"}, block=2).get(
+        functions, lambda g: nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), x, y
+    )
+    assert resumed.functions == whole.functions
+    assert resumed.valid.tolist() == whole.valid.tolist() == [True, True, False, True, True]
+    np.testing.assert_array_equal(resumed.outputs, whole.outputs)
+    assert resumed.fim.shape == whole.fim.shape

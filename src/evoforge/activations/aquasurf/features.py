@@ -240,6 +240,35 @@ class Features:
                 z["sizes"].tolist(), float(z["seconds"]),
             )  # fmt: skip
 
+    def then(self, more: Features) -> Features:
+        """These functions' features followed by ``more``'s. A part in which no
+        network could be built has no layer sizes (and zero-width FIM rows);
+        its rows are widened with zeros.
+
+        Example:
+            >>> a = Features(["x"], np.ones((1, 2)), np.ones((1, 3)), np.array([True]), [100, 100])
+            >>> b = Features(["y"], np.zeros((1, 0)), np.zeros((1, 3)), np.array([False]), [])
+            >>> both = a.then(b)
+            >>> both.functions, both.fim.shape, both.sizes
+            (['x', 'y'], (2, 2), [100, 100])
+        """
+        if not self.functions:
+            return more
+        sizes = self.sizes or more.sizes
+        width = sum(n_bins(s) for s in sizes)
+
+        def widened(fim: np.ndarray) -> np.ndarray:
+            return fim if fim.shape[1] == width else np.zeros((len(fim), width))
+
+        return Features(
+            self.functions + more.functions,
+            np.concatenate([widened(self.fim), widened(more.fim)]),
+            np.concatenate([self.outputs, more.outputs]),
+            np.concatenate([self.valid, more.valid]),
+            sizes,
+            self.seconds + more.seconds,
+        )
+
 
 def compute_features(
     functions: Sequence[Node],
@@ -287,7 +316,10 @@ class FeatureCache:
     """Features of one space × network, kept as ``<dir>/features-<key>.npz``.
 
     ``key`` hashes a JSON description (space name, network, data batch), so a
-    different network never reads another's features.
+    different network never reads another's features. They are computed in
+    blocks of ``block`` functions, each saved as it ends
+    (``features-<key>.part.npz``), so a stopped computation resumes after the
+    last saved block.
 
     Example:
         >>> import tempfile
@@ -301,11 +333,15 @@ class FeatureCache:
         ([True, False], True)
     """
 
-    def __init__(self, directory: str | Path, describe: dict[str, object]) -> None:
+    def __init__(
+        self, directory: str | Path, describe: dict[str, object], block: int = 256
+    ) -> None:
         blob = json.dumps(describe, sort_keys=True).encode()
         self.key = hashlib.sha256(blob).hexdigest()[:16]
         self.path = Path(directory) / f"features-{self.key}.npz"
+        self.part_path = self.path.with_suffix(".part.npz")
         self.describe = describe
+        self.block = block
 
     def get(
         self,
@@ -315,18 +351,38 @@ class FeatureCache:
         y: torch.Tensor,
         progress: Callable[[int], None] | None = None,
     ) -> Features:
-        """Cached features if they cover exactly ``functions``; else compute and save."""
+        """Cached features if they cover exactly ``functions``; else compute the
+        rest (after a saved part that starts the list) and save."""
         names = [to_text(g) for g in functions]
         if self.path.exists():
             feats = Features.load(self.path)
             if feats.functions == names:
                 return feats
-        feats = compute_features(functions, make_model, x, y, progress)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp.npz")
+        done = self._saved_part(names)
+        while len(done.functions) < len(functions):
+            start = len(done.functions)
+            offset = None if progress is None else (lambda i, s=start: progress(s + i))
+            block = functions[start : start + self.block]
+            done = done.then(compute_features(block, make_model, x, y, offset))
+            if len(done.functions) < len(functions):
+                self._write(done, self.part_path)
+        self._write(done, self.path)
+        self.part_path.unlink(missing_ok=True)
+        return done
+
+    def _saved_part(self, names: list[str]) -> Features:
+        """The saved part if it starts ``names`` (else nothing computed yet)."""
+        if self.part_path.exists():
+            part = Features.load(self.part_path)
+            if part.functions == names[: len(part.functions)]:
+                return part
+        return Features([], np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0, dtype=bool), [])
+
+    def _write(self, feats: Features, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
         feats.save(tmp)
-        tmp.replace(self.path)  # never a half-written cache
-        return feats
+        tmp.replace(path)  # never a half-written file
 
 
 def seconds_per_1000(feats: Features) -> float:
