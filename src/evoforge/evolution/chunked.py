@@ -152,10 +152,18 @@ class ChunkedDriver:
     def _warm(self, run: Run) -> None:
         fused = self.fused
         if getattr(fused, "fec_on", False):
-            fused.warm(run.store.fec_entries(fused.fec_capacity, since=self._experiment_start(run)))
+            fused.warm(run.store.fec_entries(fused.fec_capacity, since=self.experiment_start(run)))
 
-    def _experiment_start(self, run: Run) -> int:
-        # The first id of the current experiment (restarts clear the cache).
+    def experiment_start(self, run: Run) -> int:
+        """The first id of the current experiment (1 without restarts): the
+        cache a restart emptied holds only the rows from here on.
+
+        Example:
+            >>> from types import SimpleNamespace
+            >>> ChunkedDriver(None, experiment_individuals=200).experiment_start(
+            ...     SimpleNamespace(n=450))
+            401
+        """
         if self.experiment_individuals is None:
             return 1
         return (run.n // self.experiment_individuals) * self.experiment_individuals + 1

@@ -377,7 +377,10 @@ class Run:
         if self.archipelago is not None:
             return  # each island warms its own cache and hurdle when it is built
         if isinstance(self.evaluator, CachedEvaluator):
-            self.evaluator.cache.warm(self.store.fec_entries(self.evaluator.cache.capacity))
+            cache = self.evaluator.cache
+            # An experiment restart emptied the cache: only its own rows refill it.
+            since = 1 if self.chunked is None else self.chunked.experiment_start(self)
+            cache.warm(self.store.fec_entries(cache.capacity, since=since))
         if self.hurdle is not None:
             self.hurdle.reset(ind.fitness for ind in self.strategy.population)
 
