@@ -291,6 +291,11 @@ class RunConfig:
     # `experiment_individuals`, at most `max_experiments` of them (0: no limit).
     experiment_individuals: int | None = None
     max_experiments: int = 0
+    # The reference's --randomize_task_seeds: each experiment k searches and
+    # selects on tasks the domain redraws from (seed, k) (`DomainSetup.for_experiment`).
+    # In [run], not [automl_zero]: experiments are the engine's (beside
+    # experiment_individuals), and any domain with tasks may offer the redraw.
+    randomize_task_seeds: bool = False
 
 
 #: `run.engine` values: the readable loop, or a domain's fused compiled step.
@@ -413,10 +418,18 @@ def _parse_run(s: Section) -> RunConfig:
     devices = tuple(s.get_list("devices", ["cpu"], item=str))
     if not devices or not all(devices):
         raise s.error("devices", f"expected a non-empty array of device names, got {list(devices)}")
+    experiment_individuals = s.get_int("experiment_individuals", None, min=2)
+    randomize_task_seeds = s.get_bool("randomize_task_seeds", RunConfig.randomize_task_seeds)
+    if randomize_task_seeds and experiment_individuals is None:
+        raise s.error(
+            "randomize_task_seeds",
+            "redraws the tasks at each experiment restart: set run.experiment_individuals too",
+        )
     return RunConfig(
         engine=s.get_str("engine", RunConfig.engine, choices=ENGINES),
-        experiment_individuals=s.get_int("experiment_individuals", None, min=2),
+        experiment_individuals=experiment_individuals,
         max_experiments=s.get_int("max_experiments", RunConfig.max_experiments, min=0),
+        randomize_task_seeds=randomize_task_seeds,
         domain=domain,
         seed=seed,
         max_individuals=s.get_int("max_individuals", RunConfig.max_individuals, min=1),

@@ -85,6 +85,8 @@ def build_run_parts(config: ExperimentConfig, setup: DomainSetup, run_dir: Path)
     `ConfigError` names the key of a combination that cannot work."""
     config = _without_unusable_fec(config, setup)
     search, rc = config.search, config.run
+    if rc.randomize_task_seeds:  # the first experiment redraws its tasks too, as the reference
+        setup = _first_experiment(config, setup)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(rc.seed).spawn(1)[0]))
     if setup.use_run_dir is not None:
         setup.use_run_dir(run_dir.resolve())
@@ -160,6 +162,22 @@ def build_run_parts(config: ExperimentConfig, setup: DomainSetup, run_dir: Path)
         inheritance=inheritance,
         chunked=chunked,
     )
+
+
+def _first_experiment(config: ExperimentConfig, setup: DomainSetup) -> DomainSetup:
+    """``run.randomize_task_seeds``: the setup of experiment 0, whose tasks the
+    domain redraws (`DomainSetup.for_experiment`); `ConfigError` where it cannot."""
+    if setup.for_experiment is None:
+        raise ConfigError(
+            "run.randomize_task_seeds",
+            f"expected a domain that redraws its tasks per experiment, and {config.run.domain}"
+            " cannot (its setup offers no for_experiment): remove the key",
+            config.source,
+        )
+    try:
+        return setup.for_experiment(0)
+    except ConfigError as exc:  # e.g. an explicit task seed it would ignore
+        raise exc.with_source(config.source) from None
 
 
 def _without_unusable_fec(config: ExperimentConfig, setup: DomainSetup) -> ExperimentConfig:

@@ -18,7 +18,9 @@ Like islands, the driver uses only `Run`'s public members.
 population and an empty cache and ends after that many individuals; at its
 end the fittest member of its population is scored by the domain's selector,
 and the run stops once one reaches ``stop_select_fitness`` (or after
-``max_experiments``).
+``max_experiments``). With ``randomize_task_seeds`` each experiment also gets
+its own tasks, which the domain redraws from the run's seed and the
+experiment's index (`DomainSetup.for_experiment`, `ChunkedDriver.redraw_tasks`).
 
 Example:
     >>> from evoforge.config import parse_config
@@ -29,9 +31,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -88,15 +91,16 @@ def make_chunked(config: ExperimentConfig, setup: DomainSetup, evaluator: Any) -
     make = getattr(setup.space, "fused_search", None)
     if make is None:
         raise refuse("run.engine", f"needs a domain with a fused step ({rc.domain} has none)")
+    make_fused = functools.partial(
+        make,
+        population_size=int(search.params.get("population_size", 100)),
+        tournament_size=int(search.params.get("tournament_size", 10)),
+        mutation_prob=float(search.params.get("mutation_prob", 0.9)),
+        fec_capacity=search.fec.capacity if search.fec.enabled else None,
+        hurdle_percentile=search.hurdle.percentile if search.hurdle.enabled else None,
+    )
     try:
-        fused = make(
-            setup.evaluator,
-            population_size=int(search.params.get("population_size", 100)),
-            tournament_size=int(search.params.get("tournament_size", 10)),
-            mutation_prob=float(search.params.get("mutation_prob", 0.9)),
-            fec_capacity=search.fec.capacity if search.fec.enabled else None,
-            hurdle_percentile=search.hurdle.percentile if search.hurdle.enabled else None,
-        )
+        fused = make_fused(setup.evaluator)
     except ValueError as exc:
         raise refuse(f"{rc.domain}", str(exc)) from None
     if rc.experiment_individuals is not None and rc.experiment_individuals <= fused.P:
@@ -105,7 +109,10 @@ def make_chunked(config: ExperimentConfig, setup: DomainSetup, evaluator: Any) -
             f"expected more than the population ({fused.P}), got {rc.experiment_individuals}",
             config.source,
         )
-    return ChunkedDriver(fused, rc.experiment_individuals, rc.max_experiments)
+    driver = ChunkedDriver(fused, rc.experiment_individuals, rc.max_experiments)
+    if rc.randomize_task_seeds:  # `setup` is experiment 0's (`build_run_parts`)
+        driver.redraw_tasks(setup.for_experiment, make_fused)
+    return driver
 
 
 class ChunkedDriver:
@@ -121,6 +128,30 @@ class ChunkedDriver:
         # With restarts: the select fitness that ends the run (checked per experiment).
         self.target: float | None = None
         self._ready = False  # the fused population is complete and current
+        # run.randomize_task_seeds: (each experiment's setup, a fused step for its evaluator).
+        self._redraw: tuple[Callable[[int], DomainSetup], Callable[[Any], FusedStep]] | None = None
+        self._experiment = 0  # whose tasks the run's evaluator, selector and fused step hold
+
+    def redraw_tasks(
+        self, for_experiment: Callable[[int], DomainSetup], make_fused: Callable[[Any], FusedStep]
+    ) -> None:
+        """Give every experiment its own tasks (``run.randomize_task_seeds``):
+        at each experiment's start (and on resume) the run's evaluator and
+        selector become ``for_experiment(k)``'s and the fused step is made
+        afresh for that evaluator by ``make_fused``. The driver starts with
+        experiment 0's in place.
+
+        Example (a run resumed in experiment 2 gets that experiment's tasks):
+            >>> from types import SimpleNamespace
+            >>> driver = ChunkedDriver(None, experiment_individuals=200)
+            >>> driver.redraw_tasks(lambda k: SimpleNamespace(evaluator=f"tasks {k}"),
+            ...                     lambda evaluator: f"fused step on {evaluator}")
+            >>> run = SimpleNamespace(n=450, setup=None, evaluator=None)
+            >>> driver.load_state_dict(None, run)
+            >>> run.evaluator, driver.fused
+            ('tasks 2', 'fused step on tasks 2')
+        """
+        self._redraw = (for_experiment, make_fused)
 
     # -- checkpoint state --------------------------------------------------------
 
@@ -137,7 +168,10 @@ class ChunkedDriver:
 
     def load_state_dict(self, state: Mapping[str, Any] | None, run: Run) -> None:
         """Restore from a checkpoint's ``fused`` entry (None: the population was
-        not complete, the strategy holds it)."""
+        not complete, the strategy holds it), with the tasks of the experiment
+        in progress."""
+        if self.experiment_individuals is not None:
+            self._use_experiment(run, run.n // self.experiment_individuals)
         if state is None:
             return
         self.fused.load_state_dict(state)
@@ -167,6 +201,22 @@ class ChunkedDriver:
         if self.experiment_individuals is None:
             return 1
         return (run.n // self.experiment_individuals) * self.experiment_individuals + 1
+
+    def _use_experiment(self, run: Run, experiment: int) -> None:
+        """Swap in ``experiment``'s evaluator, selector and a fresh fused step
+        (`redraw_tasks`); nothing without it, or if they are in place."""
+        if self._redraw is None or experiment == self._experiment:
+            return
+        for_experiment, make_fused = self._redraw
+        setup = for_experiment(experiment)
+        run.setup = setup  # its selector scores this experiment's bests and winner
+        evaluator = run.evaluator
+        if isinstance(evaluator, CachedEvaluator):  # the initial population's readable path
+            run.evaluator = CachedEvaluator(setup.evaluator, evaluator.cache.capacity)
+        else:
+            run.evaluator = setup.evaluator
+        self.fused = make_fused(setup.evaluator)
+        self._experiment = experiment
 
     # -- the loop ----------------------------------------------------------------
 
@@ -293,6 +343,7 @@ class ChunkedDriver:
             return "max_experiments"
         # A fresh experiment: new initial population, empty cache and hurdle.
         self.fused.reset()
+        self._use_experiment(run, experiment)  # the count ended so far: the next one's index
         run.strategy.load_state_dict({"slots": [], "head": 0, "initial_asked": 0}, {})
         if isinstance(run.evaluator, CachedEvaluator):
             run.evaluator.cache.clear()

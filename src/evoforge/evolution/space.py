@@ -287,6 +287,21 @@ class DomainSetup:
     - ``use_run_dir``: optional, called with the run directory when the run's
       parts are built (before any evaluation; it must write nothing then): where
       a space keeps run-scoped caches, such as AQuaSurF's features.
+    - ``for_experiment``: optional, offered by a domain that can redraw its
+      tasks: ``k -> DomainSetup`` whose ``evaluator`` and ``selector`` score
+      experiment ``k`` of a restarting run (``run.randomize_task_seeds``)
+      on tasks drawn from the run's seed and ``k``, so a resumed run rebuilds
+      the same ones; everything else (the space above all) is this setup's.
+      It may raise `ConfigError` for a config that fixes what it would redraw.
+
+    Example:
+        >>> from evoforge.evolution.space import Evaluation
+        >>> class Tasks:  # scores a genome against experiment k's target
+        ...     def __init__(self, k): self.k = k
+        ...     def evaluate(self, g, budget=None): return Evaluation(-abs(g - self.k))
+        >>> def setup(k): return DomainSetup(None, Tasks(k), for_experiment=setup)
+        >>> setup(0).for_experiment(3).evaluator.evaluate(1).fitness
+        -2
     """
 
     space: SearchSpace
@@ -300,3 +315,4 @@ class DomainSetup:
     genome_bytes: int = 0
     genome_key: str = ""
     use_run_dir: Callable[[Path], None] | None = None
+    for_experiment: Callable[[int], DomainSetup] | None = None
