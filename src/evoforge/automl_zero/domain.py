@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -250,13 +251,70 @@ def _check_in_space(
 
 
 def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
-    """Validate ``[automl_zero]`` and build the run's space, evaluator and selector."""
+    """Validate ``[automl_zero]`` and build the run's space, evaluator and
+    selector; its ``for_experiment`` redraws the tasks per experiment
+    (`ExperimentTasks`)."""
+    setup = _build(table, path, _task_seed(seed, 0), _task_seed(seed, 1))
+    setup.for_experiment = ExperimentTasks(table, path, seed, setup)
+    return setup
+
+
+def _task_seed(*words: int) -> int:
+    """A task seed from a `SeedSequence` over ``words`` (run seed, role, ...)."""
+    return int(np.random.SeedSequence(list(words)).generate_state(1)[0])
+
+
+class ExperimentTasks:
+    """``DomainSetup.for_experiment`` of AutoML-Zero: experiment ``k``'s
+    search and select tasks, redrawn (as the reference's
+    ``--randomize_task_seeds``) from seeds derived from the run's seed and
+    ``k``, so a resumed run rebuilds the tasks of the experiment in progress.
+    An explicit ``search_tasks.seed`` or ``select_tasks.seed`` is refused
+    (the reference ignores it silently), unless it is the seed the fixed tasks
+    would use: a run's ``config.toml`` records that one, and resume reads it back.
+
+    Example:
+        >>> table = {"setup": {"ops": ["SCALAR_CONST_SET"], "size": 1},
+        ...          "search_tasks": {"type": "linear", "n_tasks": 1, "features": 2,
+        ...                           "n_train": 5, "n_valid": 5}}
+        >>> setup = build(table, "automl_zero", seed=3)
+        >>> x0, x1, again = (setup.for_experiment(k).evaluator.tasks.train_x for k in (0, 1, 0))
+        >>> bool((x0 == x1).all()), bool((x0 == again).all())
+        (False, True)
+    """
+
+    def __init__(self, table: Mapping[str, Any], path: str, seed: int, base: DomainSetup):
+        self.table, self.path, self.seed, self.base = table, path, seed, base
+
+    def __call__(self, experiment: int) -> DomainSetup:
+        table = dict(self.table)
+        for role, name in enumerate(("search_tasks", "select_tasks")):
+            if name not in table:
+                continue
+            tasks = table[name] = dict(table[name])
+            given = tasks.pop("seed", None)  # else it would override the drawn one
+            if given is not None and given != _task_seed(self.seed, role):
+                raise ConfigError(
+                    f"{self.path}.{name}.seed",
+                    "run.randomize_task_seeds draws each experiment's tasks from the run's"
+                    f" seed, so this seed ({given}) would be ignored: remove it, or set"
+                    " run.randomize_task_seeds = false",
+                )
+        # Roles 2 and 3, not 0 and 1 with k appended: a SeedSequence pads its
+        # entropy with zeros, so [seed, 0, 0] would repeat the fixed tasks' [seed, 0].
+        search, select = (_task_seed(self.seed, role, experiment) for role in (2, 3))
+        redrawn = _build(table, self.path, search, select)
+        # Only the tasks change: the space (and what holds it) stays the run's.
+        return dataclasses.replace(
+            self.base, evaluator=redrawn.evaluator, selector=redrawn.selector
+        )
+
+
+def _build(table: Mapping[str, Any], path: str, search_seed: int, select_seed: int) -> DomainSetup:
     s = Section(table, path)
     mem = s.get_section("memory")
     search_section = s.get_section("search_tasks")
-    search_tasks, search_bytes = _tasks(
-        search_section, int(np.random.SeedSequence([seed, 0]).generate_state(1)[0]), "search", 10
-    )
+    search_tasks, search_bytes = _tasks(search_section, search_seed, "search", 10)
     # Multiclass tasks reserve v1 (logits) and v2 (label) besides v0 (features).
     multiclass = search_tasks.eval_type == "multiclass"
     memory = Memory(
@@ -343,7 +401,6 @@ def build(table: Mapping[str, Any], path: str, seed: int) -> DomainSetup:
     selector = None
     if "select_tasks" in s.data:
         select_section = s.get_section("select_tasks")
-        select_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
         select_tasks, select_bytes = _tasks(select_section, select_seed, "select", 100)
         if memory.features != select_tasks.F:
             raise select_section.error("features", f"expected {memory.features} like search_tasks")
