@@ -32,6 +32,15 @@ The C++ binary is not part of evoforge: build it from Google's public sources
 must be compiled with the demo's ``MAX_SCALAR_ADDRESSES=4
 MAX_VECTOR_ADDRESSES=3 MAX_MATRIX_ADDRESSES=1``.
 
+``--randomize-task-seeds`` / ``--no-randomize-task-seeds`` say whether each
+experiment searches and selects on freshly drawn tasks, on both sides: the
+reference's ``--randomize_task_seeds`` (in all its runs) and evoforge's
+``run.randomize_task_seeds`` (in its time-to-solution runs, which restart with
+``--experiment-individuals``; its throughput runs do not restart). Left out,
+the sides run as before: the reference with the demo's
+``--randomize_task_seeds``, evoforge on fixed tasks. Every figure line records
+the setting.
+
 ``--engine`` picks evoforge's side: ``fused`` (default; the whole
 regularized-evolution step compiled, ``run.engine = "fused"``) or ``loop``
 (the readable per-individual driver).
@@ -39,7 +48,8 @@ regularized-evolution step compiled, ``run.engine = "fused"``) or ``loop``
 Usage:
     python benchmarks/automl_zero_vs_reference.py --reference-binary PATH \\
         [--engine fused] [--pairs 3] [--individuals 300000] [--seeds 20] \\
-        [--max-seconds 1800] [--experiment-individuals 920000] [--cores 0 1]
+        [--max-seconds 1800] [--experiment-individuals 920000] [--cores 0 1] \\
+        [--randomize-task-seeds | --no-randomize-task-seeds]
 """
 
 from __future__ import annotations
@@ -109,14 +119,22 @@ FINAL_TASKS = _TASKS_1000 % "\n    data_seeds: [1000000]\n    param_seeds: [2000
 SELECT_TASKS = _TASKS_1000 % ""
 
 
-def reference_command(binary: str, seed: int) -> list[str]:
-    """The C++ demo's command line with ``--random_seed=seed``."""
+def reference_command(binary: str, seed: int, randomize_task_seeds: bool = True) -> list[str]:
+    """The C++ demo's command line with ``--random_seed=seed``; the demo
+    randomizes the task seeds, ``randomize_task_seeds=False`` keeps them fixed.
+
+    Example:
+        >>> "--randomize_task_seeds" in reference_command("run_search_experiment", 1)
+        True
+        >>> reference_command("run_search_experiment", 1, randomize_task_seeds=False)[4]
+        '--randomize_task_seeds=false'
+    """
     return [
         binary,
         f"--search_experiment_spec={SEARCH_SPEC}",
         f"--final_tasks={FINAL_TASKS}",
         "--max_experiments=0",
-        "--randomize_task_seeds",
+        "--randomize_task_seeds" if randomize_task_seeds else "--randomize_task_seeds=false",
         f"--select_tasks={SELECT_TASKS}",
         "--sufficient_fitness=0.9999",
         f"--random_seed={seed}",
@@ -141,14 +159,19 @@ def _pin(core: int):
 
 
 def run_reference(
-    binary: str, seed: int, core: int, stop_after: int | None, max_seconds: float
+    binary: str,
+    seed: int,
+    core: int,
+    stop_after: int | None,
+    max_seconds: float,
+    randomize_task_seeds: bool = True,
 ) -> dict:
     """Run the C++ demo; count individuals from its progress lines (every
     10,000; a finished experiment's unprinted tail of < 10,000 is not counted)."""
     started = time.perf_counter()
     proc = subprocess.Popen(
-        reference_command(binary, seed), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True, preexec_fn=_pin(core),
+        reference_command(binary, seed, randomize_task_seeds), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True, preexec_fn=_pin(core),
     )  # fmt: skip
     done, current, experiments = 0, 0, 0
     cpu = wall = 0.0
@@ -234,7 +257,8 @@ def throughput(args, workdir: Path) -> None:
         for side in order:
             if side == "reference":
                 r = run_reference(args.reference_binary, pair + 1, args.cores[0],
-                                  args.individuals, args.max_seconds)  # fmt: skip
+                                  args.individuals, args.max_seconds,
+                                  args.task_seeds["reference"])  # fmt: skip
                 got[side] = r["individuals_per_cpu_s"]
             else:
                 r = run_evoforge({**overrides, "run.seed": pair + 1}, args.cores[0], workdir,
@@ -244,7 +268,7 @@ def throughput(args, workdir: Path) -> None:
             rates[side].append(rate)
         ratios.append(got["evoforge"] / got["reference"])
         emit(figure="throughput_pair", pair=pair, order=order, individuals=args.individuals,
-             engine=args.engine,
+             engine=args.engine, randomize_task_seeds=args.task_seeds,
              reference_per_cpu_s=got["reference"], evoforge_per_cpu_s=got["evoforge"],
              ratio=round(ratios[-1], 3))  # fmt: skip
     emit(figure="throughput_summary", pairs=args.pairs, engine=args.engine,
@@ -261,7 +285,7 @@ def time_to_solution(args, workdir: Path) -> None:
         for side in order:
             if side == "reference":
                 r = run_reference(args.reference_binary, seed, args.cores[-1], None,
-                                  args.max_seconds)  # fmt: skip
+                                  args.max_seconds, args.task_seeds["reference"])  # fmt: skip
                 row = {k: r[k] for k in ("solved", "time_to_solution_s", "time_to_solution_cpu_s",
                                          "individuals", "experiments")}  # fmt: skip
             else:
@@ -274,6 +298,8 @@ def time_to_solution(args, workdir: Path) -> None:
                 }
                 if args.experiment_individuals:
                     overrides["run.experiment_individuals"] = args.experiment_individuals
+                if args.task_seeds["evoforge"]:
+                    overrides["run.randomize_task_seeds"] = True
                 r = run_evoforge(overrides, args.cores[-1], workdir, args.max_seconds + 300)
                 solved = r["stop_reason"] == "stop_select_fitness"
                 row = {"solved": solved, "individuals": r["individuals"],
@@ -283,11 +309,12 @@ def time_to_solution(args, workdir: Path) -> None:
             results[side].append(row)
             emit(figure="time_to_solution", side=side, seed=seed, max_seconds=args.max_seconds,
                  engine=args.engine, experiment_individuals=args.experiment_individuals,
+                 randomize_task_seeds=args.task_seeds[side],
                  **row)  # fmt: skip
     for side, rows in results.items():
         solved = [r for r in rows if r["solved"]]
         emit(figure="time_to_solution_summary", side=side, seeds=len(rows), solved=len(solved),
-             max_seconds=args.max_seconds,
+             max_seconds=args.max_seconds, randomize_task_seeds=args.task_seeds[side],
              median_s=statistics.median(r["time_to_solution_s"] for r in solved)
              if solved else None,
              median_cpu_s=statistics.median(r["time_to_solution_cpu_s"] for r in solved)
@@ -325,7 +352,24 @@ def main() -> None:
         default=[0],
         help="core(s) to pin to: throughput uses the first, seeds the last",
     )
+    parser.add_argument(
+        "--randomize-task-seeds",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fresh search and select tasks every experiment on both sides (the reference's "
+        "--randomize_task_seeds, evoforge's run.randomize_task_seeds; needs "
+        "--experiment-individuals), or fixed tasks on both with --no-...; left out: the "
+        "reference randomizes as its demo does, evoforge keeps fixed tasks",
+    )
     args = parser.parse_args()
+    if args.randomize_task_seeds and not args.experiment_individuals:
+        parser.error("--randomize-task-seeds redraws tasks per experiment: needs "
+                     "--experiment-individuals > 0")  # fmt: skip
+    # Left out, each side runs as before: the reference as its demo, evoforge on fixed tasks.
+    args.task_seeds = {
+        "reference": args.randomize_task_seeds is not False,
+        "evoforge": bool(args.randomize_task_seeds),
+    }
     if not os.access(args.reference_binary, os.X_OK):
         parser.error(f"--reference-binary {args.reference_binary}: not an executable file")
     if args.pairs < 0 or args.seeds < 0:
