@@ -110,6 +110,7 @@ def whole(tmp_path_factory):
         (RANDOMIZED, 333),  # inside experiment 1's fused chunks
         (RESTARTS, 215),  # fixed tasks: the cache still holds experiment 1's rows only
     ],
+    ids=["randomized-200", "randomized-215", "randomized-333", "fixed-215"],
 )
 def test_resume_mid_experiment_equals_an_uninterrupted_run(tmp_path, whole, extra, stop):
     run = Run.create(tmp_path / "parts", config(n=stop, extra=extra))
