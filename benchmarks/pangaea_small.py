@@ -3,7 +3,9 @@
 Steps (dissertation ch. 4, scaled down; see configs/activations/pangaea_small.toml):
 
 1. PANGAEA (regularized evolution with the quality gate) for ``--evaluations``
-   candidates, and the random-search baseline (``pangaea_random_search.toml``)
+   candidates, and the random-search baseline (by default the same config
+   with its ``[search]`` table replaced by the paper's P = 1, S = 1, V = 0
+   random walk, as ``pangaea_random_search.toml`` is for the digits config)
    for the same number of evaluations, both through evoforge's engine.
 2. Reranking, a step of the PANGAEA run (`evoforge.activations.steps.rerank`,
    as ``evoforge rerank``): the ``--rerank`` best distinct functions are
@@ -37,9 +39,11 @@ import json
 import shutil
 import sqlite3
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 import torch
 
 from evoforge.activations import steps
@@ -99,6 +103,17 @@ def search(name: str, config: Path, run_dir: Path, args: argparse.Namespace) -> 
     }
 
 
+def random_walk_config(config: Path, out: Path) -> Path:
+    """``config`` with its search replaced by PANGAEA's random-search baseline
+    (P = 1, S = 1, V = 0: each candidate a mutation of the previous one), so
+    that data, network, training and budget stay equal; written into ``out``."""
+    table = tomllib.loads(config.read_text())
+    table["search"] = {"strategy": "random_walk"}
+    path = out / f"{config.stem}_random_walk.toml"
+    path.write_text(tomli_w.dumps(table))
+    return path
+
+
 def genome_text(run_dir: Path, ident: int) -> str:
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         (text,) = db.execute(
@@ -119,7 +134,10 @@ def models_all(run_dir: Path) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=CONFIGS / "pangaea_small.toml")
-    parser.add_argument("--baseline", type=Path, default=CONFIGS / "pangaea_random_search.toml")
+    parser.add_argument(
+        "--baseline", type=Path, default=None,
+        help="the random search's config (default: --config with a random-walk [search])",
+    )  # fmt: skip
     parser.add_argument("--evaluations", type=int, default=100, help="candidates per search")
     parser.add_argument("--seeds", type=int, default=5, help="final runs per function")
     parser.add_argument("--rerank", type=int, default=10, help="functions to rerank")
@@ -152,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "results.jsonl").write_text("")
         emit(args.out, search("pangaea", args.config, args.out / "pangaea", args))
         if not args.no_baseline:
-            emit(args.out, search("random_search", args.baseline, args.out / "random", args))
+            baseline = args.baseline or random_walk_config(args.config, args.out)
+            emit(args.out, search("random_search", baseline, args.out / "random", args))
 
     run_dir = args.out / "pangaea"
     models = [steps.parse_model(text) for text in args.models]

@@ -212,3 +212,12 @@ def test_benchmark_takes_overrides_and_resumes_a_stopped_search(tmp_path):
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     searches = [x for x in lines if x["step"] == "search"]
     assert [x["evaluations"] for x in searches] == [4, 6]  # continued, earlier lines kept
+
+
+def test_benchmark_baseline_is_the_search_config_with_a_random_walk(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(steps.TINY_CONFIG)
+    baseline = load_config(_benchmark().random_walk_config(config, tmp_path))
+    searched = load_config(config)
+    assert baseline.search.strategy == "random_walk"
+    assert baseline.domain == searched.domain and baseline.run == searched.run
