@@ -66,13 +66,14 @@ def emit(out: Path, record: dict[str, Any]) -> None:
 def search(name: str, config: Path, run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run one search through the engine; returns its summary record."""
     overrides = {
-        "run.max_individuals": args.evaluations,
         "run.workers": args.workers,
         "run.backend": "serial" if args.workers == 1 else "processes",
         "activations.device": args.device,
     }
     if args.seed is not None:
         overrides["run.seed"] = args.seed
+    if args.evaluations is not None:
+        overrides["run.max_individuals"] = args.evaluations
     overrides.update(args.overrides)
     if args.resume and run_dir.exists():
         result = Run.resume(run_dir, max_individuals=args.evaluations).run()
@@ -138,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline", type=Path, default=None,
         help="the random search's config (default: --config with a random-walk [search])",
     )  # fmt: skip
-    parser.add_argument("--evaluations", type=int, default=100, help="candidates per search")
+    parser.add_argument(
+        "--evaluations", type=int, default=None,
+        help="candidates per search (default: the config's run.max_individuals)",
+    )  # fmt: skip
     parser.add_argument("--seeds", type=int, default=5, help="final runs per function")
     parser.add_argument("--rerank", type=int, default=10, help="functions to rerank")
     parser.add_argument("--rerank-runs", type=int, default=2, help="full runs per reranked one")
