@@ -162,3 +162,22 @@ def test_a_domain_that_cannot_redraw_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"run\.randomize_task_seeds.*cannot") as error:
         Run.create(tmp_path / "r", cfg, setup=setup)
     assert "automl_zero" in str(error.value)
+
+
+@pytest.mark.parametrize("extra", [RESTARTS, RANDOMIZED], ids=["fixed", "randomized"])
+def test_a_run_stopped_by_an_experiments_winner_resumes_with_the_next_experiment(
+    tmp_path, whole, extra
+):
+    # stop_select_fitness = 0 stops the run at experiment 0's end, with its
+    # population in the checkpoint; raised on resume, the search must go on
+    # with a fresh experiment 1, as an uninterrupted run does.
+    run_dir = tmp_path / "r"
+    first = Run.create(run_dir, config(n=600, extra=extra + "\nstop_select_fitness = 0.0")).run()
+    assert first.stop_reason == "stop_select_fitness" and first.n_individuals == 200
+    path = run_dir / "config.toml"
+    path.write_text(
+        path.read_text().replace("stop_select_fitness = 0.0", "stop_select_fitness = 1.0")
+    )
+    Run.resume(run_dir, accept_config_changes=True).run()
+    assert rows(run_dir) == rows(whole(extra))
+    assert events(run_dir) == events(whole(extra))

@@ -202,6 +202,11 @@ class ChunkedDriver:
             return 1
         return (run.n // self.experiment_individuals) * self.experiment_individuals + 1
 
+    def _at_experiment_end(self, run: Run) -> bool:
+        return self.experiment_individuals is not None and run.n > 0 and (
+            run.n % self.experiment_individuals == 0
+        )
+
     def _use_experiment(self, run: Run, experiment: int) -> None:
         """Swap in ``experiment``'s evaluator, selector and a fresh fused step
         (`redraw_tasks`); nothing without it, or if they are in place."""
@@ -225,6 +230,11 @@ class ChunkedDriver:
         reason = run.stop_check()
         if reason is not None:
             return reason
+        if self._ready and self._at_experiment_end(run):
+            # Resumed where an experiment ended and stopped the run (its winner
+            # passed stop_select_fitness, since raised): its end is recorded,
+            # so the search goes on with the next experiment, not its population.
+            self._start_experiment(run, run.n // self.experiment_individuals)
         max_n = run.config.run.max_individuals
         stop = run.stop
         watch_best = stop.stop_fitness is not None or stop.stop_select_fitness is not None
@@ -341,13 +351,16 @@ class ChunkedDriver:
             return "stop_select_fitness"
         if self.max_experiments and experiment >= self.max_experiments:
             return "max_experiments"
-        # A fresh experiment: new initial population, empty cache and hurdle.
+        self._start_experiment(run, experiment)  # the count ended so far: the next one's index
+        return None
+
+    def _start_experiment(self, run: Run, experiment: int) -> None:
+        """A fresh experiment: new initial population, empty cache and hurdle."""
         self.fused.reset()
-        self._use_experiment(run, experiment)  # the count ended so far: the next one's index
+        self._use_experiment(run, experiment)
         run.strategy.load_state_dict({"slots": [], "head": 0, "initial_asked": 0}, {})
         if isinstance(run.evaluator, CachedEvaluator):
             run.evaluator.cache.clear()
         if run.hurdle is not None:
             run.hurdle.reset(())
         self._ready = False
-        return None
