@@ -181,3 +181,23 @@ def test_a_run_stopped_by_an_experiments_winner_resumes_with_the_next_experiment
     Run.resume(run_dir, accept_config_changes=True).run()
     assert rows(run_dir) == rows(whole(extra))
     assert events(run_dir) == events(whole(extra))
+
+
+@pytest.mark.parametrize("extra", [RESTARTS, RANDOMIZED], ids=["fixed", "randomized"])
+def test_ctrl_c_during_an_experiments_restart_keeps_a_consistent_checkpoint(tmp_path, whole, extra):
+    run_dir = tmp_path / "r"
+    run = Run.create(run_dir, config(n=600, extra=extra))
+    run.chunked.chunk = 50
+
+    strategy = run.strategy
+    restart = strategy.load_state_dict
+
+    def interrupted(*args):  # the second Ctrl-C, halfway through experiment 1's reset
+        strategy.load_state_dict = restart
+        raise KeyboardInterrupt
+
+    strategy.load_state_dict = interrupted
+    assert run.run().interrupted
+    Run.resume(run_dir).run()
+    assert rows(run_dir) == rows(whole(extra))
+    assert events(run_dir) == events(whole(extra))

@@ -203,8 +203,10 @@ class ChunkedDriver:
         return (run.n // self.experiment_individuals) * self.experiment_individuals + 1
 
     def _at_experiment_end(self, run: Run) -> bool:
-        return self.experiment_individuals is not None and run.n > 0 and (
-            run.n % self.experiment_individuals == 0
+        return (
+            self.experiment_individuals is not None
+            and run.n > 0
+            and (run.n % self.experiment_individuals == 0)
         )
 
     def _use_experiment(self, run: Run, experiment: int) -> None:
@@ -262,7 +264,10 @@ class ChunkedDriver:
     def _after_batch(self, run: Run, pacer: Pacer) -> str | None:
         stop = run.stop
         if self.experiment_individuals is not None and run.n % self.experiment_individuals == 0:
-            reason = self._end_experiment(run)
+            # A Ctrl-C halfway through the restart must not checkpoint a
+            # half-reset population: the last periodic checkpoint stands.
+            with run.changing_state():
+                reason = self._end_experiment(run)
             if reason is not None:
                 return reason
         reason = run.stop_check()
