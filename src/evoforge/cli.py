@@ -254,29 +254,35 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--episodes", type=int, default=100, help="fixed final episodes (100)")
     agent.add_argument("--strip", type=Path, help="write a PNG strip of one final episode")
     agent.add_argument("--export", type=Path, help="write the weights as safetensors")
-    rerank = commands.add_parser(
+
+    def activation_step(name: str, about: str, top: int, what: str) -> argparse.ArgumentParser:
+        step = commands.add_parser(name, help=about)
+        step.add_argument("run_dir", type=Path, help="run directory of an activations run")
+        step.add_argument("--top", type=_positive_int, default=top, help=f"{what} ({top})")
+        step.add_argument("--workers", type=_positive_int, default=1, help="training processes (1)")
+        return step
+
+    rerank = activation_step(
         "rerank",
-        help="an activations run's best distinct functions retrained on the full schedule,"
+        "an activations run's best distinct functions retrained on the full schedule,"
         " on the search model and any --model (general-function selection); resumable",
+        10,
+        "functions to rerank",
     )
-    rerank.add_argument("run_dir", type=Path, help="run directory of an activations run")
-    rerank.add_argument("--top", type=_positive_int, default=10, help="functions to rerank (10)")
     rerank.add_argument("--runs", type=_positive_int, default=2, help="trainings per model (2)")
-    rerank.add_argument("--workers", type=_positive_int, default=1, help="training processes (1)")
     rerank.add_argument(
         "--model", dest="models", action="append", default=[], metavar="TOML",
         help="another architecture as a TOML inline table, e.g. '{name = \"mlp\"}'; repeatable",
     )  # fmt: skip
-    final = commands.add_parser(
+    final = activation_step(
         "final-test",
-        help="after rerank: the best reranked, the general function, ReLU and Swish trained"
+        "after rerank: the best reranked, the general function, ReLU and Swish trained"
         " --seeds times, test accuracy, one-tailed Welch p vs ReLU and Swish, learned parameters;"
         " resumable",
+        3,
+        "reranked functions",
     )
-    final.add_argument("run_dir", type=Path, help="run directory of an activations run")
-    final.add_argument("--top", type=_positive_int, default=3, help="reranked functions (3)")
     final.add_argument("--seeds", type=_positive_int, default=10, help="trainings each (10)")
-    final.add_argument("--workers", type=_positive_int, default=1, help="training processes (1)")
     final.add_argument(
         "--baseline", dest="baselines", action="append", metavar="FORMULA",
         help="baseline functions (default: relu(x) and swish(x)); repeatable",
