@@ -263,7 +263,7 @@ class ChunkedDriver:
 
     def _after_batch(self, run: Run, pacer: Pacer) -> str | None:
         stop = run.stop
-        if self.experiment_individuals is not None and run.n % self.experiment_individuals == 0:
+        if self._at_experiment_end(run):
             # A Ctrl-C halfway through the restart must not checkpoint a
             # half-reset population: the last periodic checkpoint stands.
             with run.changing_state():
